@@ -1,0 +1,47 @@
+"""Run dbt in this process (the warehouse owner), serialised: dbtRunner is not re-entrant."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from apoa.settings import Settings
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    success: bool
+    nodes: int
+    failures: list[str]
+
+    def to_dict(self) -> dict:
+        return {"success": self.success, "nodes": self.nodes, "failures": self.failures}
+
+
+def run_dbt(
+    settings: Settings, command: str = "build", extra: list[str] | None = None
+) -> BuildResult:
+    from dbt.cli.main import dbtRunner
+
+    settings.export()
+    args = [
+        command,
+        "--project-dir", str(settings.project_dir),
+        "--profiles-dir", str(settings.profiles_dir),
+        "--target", settings.dbt_target,
+        *(extra or []),
+    ]  # fmt: skip
+    with _lock:
+        outcome = dbtRunner().invoke(args)
+    failures: list[str] = []
+    nodes = 0
+    if outcome.result is not None and hasattr(outcome.result, "results"):
+        for result in outcome.result.results:
+            nodes += 1
+            if str(result.status) in ("error", "fail"):
+                failures.append(f"{result.node.unique_id}: {result.message}")
+    if outcome.exception is not None:
+        failures.append(str(outcome.exception))
+    return BuildResult(success=bool(outcome.success), nodes=nodes, failures=failures)

@@ -1,0 +1,151 @@
+"""Start and stop the Google Cloud Pub/Sub emulator, and lay out APOA's topics on it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from apoa.settings import FINDINGS_TOPIC, TOPICS
+
+
+class EmulatorUnavailable(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PubSubEmulator:
+    """`gcloud beta emulators pubsub start` on a free loopback port, in its own process group."""
+
+    def __init__(
+        self, project: str = "apoa-local", port: int | None = None, log: Path | None = None
+    ):
+        self.project = project
+        self.port = port or free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self._log_path = log
+        self._process: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("gcloud") is not None
+
+    def start(self, timeout: float = 60) -> PubSubEmulator:
+        if not self.available():
+            raise EmulatorUnavailable(
+                "gcloud is not installed, so the Pub/Sub emulator cannot start"
+            )
+        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._process = subprocess.Popen(
+            ["gcloud", "beta", "emulators", "pubsub", "start",
+             f"--host-port={self.host}", f"--project={self.project}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EmulatorUnavailable(f"the emulator exited with {self._process.returncode}")
+            try:
+                with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
+                    if response.status == 200:
+                        os.environ["PUBSUB_EMULATOR_HOST"] = self.host
+                        return self
+            except OSError:
+                time.sleep(0.25)
+        self.stop()
+        raise EmulatorUnavailable(f"the emulator did not answer on {self.host} within {timeout}s")
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        try:
+            os.killpg(self._process.pid, signal.SIGTERM)
+            self._process.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+        self._process = None
+        if os.environ.get("PUBSUB_EMULATOR_HOST") == self.host:
+            del os.environ["PUBSUB_EMULATOR_HOST"]
+
+    def __enter__(self) -> PubSubEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def create_topology(project: str, push_base_url: str | None) -> None:
+    """Topics for the three sources and for findings; push subscriptions to the ingest server."""
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    try:
+        for topic in (*TOPICS, FINDINGS_TOPIC):
+            with contextlib.suppress(AlreadyExists):
+                publisher.create_topic(name=publisher.topic_path(project, topic))
+        if push_base_url is None:
+            return
+        for topic in TOPICS:
+            with contextlib.suppress(AlreadyExists):
+                subscriber.create_subscription(
+                    name=subscriber.subscription_path(project, f"{topic}-ingest"),
+                    topic=publisher.topic_path(project, topic),
+                    push_config={"push_endpoint": f"{push_base_url}/push/{topic}"},
+                    ack_deadline_seconds=60,
+                )
+    finally:
+        subscriber.close()
+
+
+def create_pull_subscription(project: str, topic: str, name: str) -> str:
+    from google.api_core.exceptions import AlreadyExists
+    from google.cloud import pubsub_v1
+
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    path = subscriber.subscription_path(project, name)
+    try:
+        subscriber.create_subscription(name=path, topic=publisher.topic_path(project, topic))
+    except AlreadyExists:
+        pass
+    finally:
+        subscriber.close()
+    return path
+
+
+def pull_all(subscription_path: str, expect: int, timeout: float = 60) -> list:
+    """Pull (and acknowledge) messages until `expect` arrived or `timeout` passed."""
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    received = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(received) < expect and time.monotonic() < deadline:
+            response = subscriber.pull(
+                subscription=subscription_path, max_messages=100, timeout=5,
+                return_immediately=False,
+            )  # fmt: skip
+            if response.received_messages:
+                subscriber.acknowledge(
+                    subscription=subscription_path,
+                    ack_ids=[m.ack_id for m in response.received_messages],
+                )
+                received.extend(m.message for m in response.received_messages)
+    finally:
+        subscriber.close()
+    return received

@@ -1,0 +1,132 @@
+"""`apoa serve`: the warehouse owner as an HTTP server.
+
+- POST /push/<topic>          Pub/Sub push deliveries (functions-framework `ingest_push`)
+- POST /cloudevents           messagePublished CloudEvents (`ingest_cloudevent`)
+- GET  /admin/status          raw row counts, writer statistics
+- POST /admin/build           dbt build in this process
+- POST /admin/publish         publish new findings to apoa-findings
+- GET  /admin/findings        findings as JSON (?status=open|resolved|all)
+- GET  /admin/mart-hashes     a content hash per mart (for idempotency checks)
+- POST /admin/dead-letters    land dead letters found by a client (e.g. `apoa replay`)
+- GET  /admin/dead-letters/list  what was dead-lettered, with reasons
+- GET  /admin/raw/<table>     raw rows after ?after_seq=N (at most 1000)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from decimal import Decimal
+from typing import Any
+
+import functions_framework
+from flask import Flask, jsonify, request
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+
+from apoa.settings import PROJECT_DIR
+from apoa.warehouse import LocalWarehouse
+from ingest.envelope import DeadLetter
+from ingest.handler import set_sink
+
+INGEST_SOURCE = str(PROJECT_DIR / "ingest" / "main.py")
+
+
+def create_server_app(warehouse: LocalWarehouse) -> Any:
+    set_sink(warehouse.sink, warehouse.config)
+    app: Flask = functions_framework.create_app("ingest_push", INGEST_SOURCE, "http")
+    cloudevents = functions_framework.create_app("ingest_cloudevent", INGEST_SOURCE, "cloudevent")
+    _add_admin_routes(app, warehouse)
+    return DispatcherMiddleware(app, {"/cloudevents": cloudevents})
+
+
+def _json_default(value: Any) -> Any:
+    # ISO 8601 for timestamps, the same text the CLI prints when it owns the warehouse.
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def _add_admin_routes(app: Flask, warehouse: LocalWarehouse) -> None:
+    app.json.default = _json_default  # type: ignore[attr-defined]
+
+    def status():
+        return jsonify(warehouse.status())
+
+    def build():
+        options = request.get_json(silent=True) or {}
+        result = warehouse.build(options.get("select"), bool(options.get("full_refresh")))
+        return jsonify(result.to_dict()), 200 if result.success else 500
+
+    def publish():
+        events = warehouse.publish()
+        return jsonify({"published": [event.body for event in events]})
+
+    def findings():
+        return jsonify({"findings": warehouse.findings(request.args.get("status", "open"))})
+
+    def mart_hashes():
+        return jsonify(warehouse.mart_hashes())
+
+    def list_dead_letters():
+        return jsonify(
+            warehouse.query(
+                "select topic, message_id, source, line_number, reason, body "
+                "from raw.raw_dead_letters order by load_seq"
+            )
+        )
+
+    def raw_rows(table: str):
+        from ingest.raw_tables import DEAD_LETTER_TABLE, TOPIC_TABLES
+
+        if table not in (*TOPIC_TABLES.values(), DEAD_LETTER_TABLE):
+            return jsonify({"error": f"unknown raw table {table!r}"}), 404
+        after = int(request.args.get("after_seq", -1))
+        rows = warehouse.query(
+            f"select * from raw.{table} where load_seq > ? order by load_seq limit 1000", [after]
+        )
+        return jsonify(rows)
+
+    def dead_letters():
+        letters = [DeadLetter(**item) for item in request.get_json(force=True)]
+        warehouse.land([], letters)
+        return "", 204
+
+    for rule, view, methods in [
+        ("/admin/status", status, ["GET"]),
+        ("/admin/build", build, ["POST"]),
+        ("/admin/publish", publish, ["POST"]),
+        ("/admin/findings", findings, ["GET"]),
+        ("/admin/mart-hashes", mart_hashes, ["GET"]),
+        ("/admin/dead-letters", dead_letters, ["POST"]),
+        ("/admin/dead-letters/list", list_dead_letters, ["GET"]),
+        ("/admin/raw/<table>", raw_rows, ["GET"]),
+    ]:
+        app.add_url_rule(rule, endpoint=rule, view_func=view, methods=methods)
+
+
+def serve(warehouse: LocalWarehouse, host: str, port: int, ready: threading.Event | None = None):
+    """Serve until SIGINT/SIGTERM. Returns after the warehouse is closed."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server(host, port, create_server_app(warehouse), threaded=True)
+    url = f"http://{host}:{server.server_port}"
+    warehouse.record_owner_url(url)
+
+    def stop(*_: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    print(f"apoa serve: listening on {url}, warehouse {warehouse.settings.db_path}", flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        warehouse.close()
+        print("apoa serve: stopped", flush=True)

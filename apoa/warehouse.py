@@ -1,0 +1,212 @@
+"""The single owner of the local DuckDB warehouse.
+
+DuckDB lets one process open a database file at a time (even read-only), so
+exactly one process owns `$APOA_HOME/apoa.duckdb`: it lands ingest rows through
+one group-commit writer, runs dbt in-process and publishes findings, all on
+the same DuckDB instance. Other processes either talk to that owner over HTTP
+(see `apoa.remote`) or, when no owner runs, become the owner for one command.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import duckdb
+
+from apoa.dbt_build import BuildResult, run_dbt
+from apoa.settings import FINDINGS_TOPIC, Settings
+from ingest.config import IngestConfig
+from ingest.envelope import DeadLetter, RawMessage
+from ingest.handler import Sink
+from ingest.storage import DuckDBRawStore
+from ingest.writer import GroupCommitWriter
+from publisher.events import FindingEvent
+from publisher.publish import Publish, publish_new_findings, pubsub_publisher
+
+OWNER_FILE = "owner.json"
+LOCK_FILE = "owner.lock"
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process owns the warehouse file."""
+
+
+@dataclass(frozen=True)
+class OwnerInfo:
+    pid: int
+    url: str | None
+
+
+def read_owner(settings: Settings) -> OwnerInfo | None:
+    """The running owner, if any: its lock is held and it recorded where it listens."""
+    lock_path = settings.home / LOCK_FILE
+    if not lock_path.exists():
+        return None
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass
+        else:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return None  # nobody holds it: any owner file is stale
+    try:
+        info = json.loads((settings.home / OWNER_FILE).read_text())
+        return OwnerInfo(pid=int(info["pid"]), url=info.get("url"))
+    except (OSError, ValueError, KeyError):
+        return OwnerInfo(pid=-1, url=None)
+
+
+class LocalWarehouse:
+    """This process owns the warehouse until `close()`."""
+
+    def __init__(self, settings: Settings, config: IngestConfig | None = None) -> None:
+        self.settings = settings
+        self.config = config or IngestConfig.from_env()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self._lock_handle: IO[str] | None = _acquire_lock(settings)
+        try:
+            self.con = duckdb.connect(str(settings.db_path))
+        except duckdb.IOException as error:
+            self._release()
+            raise WarehouseBusy(_busy_message(settings, str(error))) from None
+        self.store = DuckDBRawStore(self.con)
+        self.writer = GroupCommitWriter(
+            self.store, max_batch=self.config.batch_rows, max_wait_ms=self.config.batch_wait_ms
+        )
+        self._publish: Publish | None = None
+
+    # -- ingest -----------------------------------------------------------------
+    @property
+    def sink(self) -> Sink:
+        return self.land
+
+    def land(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
+        self.writer.land(messages, dead_letters)
+
+    # -- build and publish --------------------------------------------------------
+    def build(self, select: str | None = None, full_refresh: bool = False) -> BuildResult:
+        extra: list[str] = []
+        if select:
+            extra += ["--select", select]
+        if full_refresh:
+            extra.append("--full-refresh")
+        return run_dbt(self.settings, "build", extra)
+
+    def publish(self, publish: Publish | None = None) -> list[FindingEvent]:
+        if publish is None:
+            if self._publish is None:
+                self._publish = pubsub_publisher(self.settings.pubsub_project, FINDINGS_TOPIC)
+            publish = self._publish
+        return publish_new_findings(self.con.cursor(), publish)
+
+    # -- reading ------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "home": str(self.settings.home),
+            "raw_counts": self.store.counts(),
+            "writer": {"batches": self.writer.batches, "rows": self.writer.rows},
+        }
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self.con.cursor()
+        result = cursor.execute(sql, params or [])
+        columns = [column[0] for column in result.description]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+    def findings(self, status: str = "open") -> list[dict[str, Any]]:
+        if not self._has_table("main", "fct_findings"):
+            return []
+        where = "" if status == "all" else "where status = ?"
+        params = [] if status == "all" else [status]
+        return self.query(f"select * from main.fct_findings {where} order by detected_at", params)
+
+    def mart_hashes(self) -> dict[str, str]:
+        """A hash of each mart's sorted rows: equal hashes mean equal content."""
+        tables = self.query(
+            "select table_name from information_schema.tables where table_schema = 'main' "
+            "and (table_name like 'fct_%' or table_name like 'dim_%') order by table_name"
+        )
+        hashes = {}
+        for row in tables:
+            name = row["table_name"]
+            result = self.query(
+                f"select md5(coalesce(string_agg(h, '' order by h), '')) as digest, count(*) as n "
+                f"from (select md5(cast(t as varchar)) as h from main.{name} as t)"
+            )
+            hashes[name] = f"{result[0]['digest']}:{result[0]['n']}"
+        return hashes
+
+    def _has_table(self, schema: str, table: str) -> bool:
+        row = (
+            self.con.cursor()
+            .execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = ? and table_name = ?",
+                [schema, table],
+            )
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    def record_owner_url(self, url: str) -> None:
+        (self.settings.home / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "url": url}))
+
+    def close(self) -> None:
+        self.writer.close()
+        try:
+            self.con.close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            (self.settings.home / OWNER_FILE).unlink(missing_ok=True)
+        finally:
+            if self._lock_handle is not None:
+                fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
+                self._lock_handle.close()
+                self._lock_handle = None
+
+    def __enter__(self) -> LocalWarehouse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _acquire_lock(settings: Settings) -> IO[str]:
+    handle = open(settings.home / LOCK_FILE, "a+")  # noqa: SIM115 - held for the owner's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        owner = read_owner(settings)
+        pid = owner.pid if owner else "unknown"
+        raise WarehouseBusy(
+            f"the warehouse {settings.db_path} is held by PID {pid} (apoa serve). "
+            "Run this command while it is up (it will be sent to that server), or stop it first."
+        ) from None
+    (settings.home / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "url": None}))
+    return handle
+
+
+def _busy_message(settings: Settings, error: str) -> str:
+    match = re.search(r"PID (\d+)", error)
+    holder = f"PID {match.group(1)}" if match else "another process"
+    return (
+        f"the warehouse {settings.db_path} is open in {holder}; DuckDB allows one process "
+        "at a time. Stop that process (or point APOA_HOME elsewhere) and try again."
+    )
+
+
+def open_local_sink() -> Callable[[list[RawMessage], list[DeadLetter]], None]:
+    """For the standalone ingest function: become the owner and land through it."""
+    return LocalWarehouse(Settings.from_env()).sink

@@ -1,0 +1,90 @@
+"""Group commit: many request threads, one writer, one transaction per batch.
+
+A request is answered only after the batch holding its rows is committed. One
+commit per message caps out near 170 rows/s on DuckDB; batches reach thousands.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ingest.envelope import DeadLetter, RawMessage
+from ingest.storage import RawStore, StorageError
+
+
+@dataclass
+class _Pending:
+    messages: Sequence[RawMessage]
+    dead_letters: Sequence[DeadLetter]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class GroupCommitWriter:
+    def __init__(self, store: RawStore, max_batch: int = 200, max_wait_ms: float = 5.0) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._max_wait = max_wait_ms / 1000
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="apoa-writer", daemon=True)
+        self._thread.start()
+        self.batches = 0
+        self.rows = 0
+
+    def land(
+        self, messages: Sequence[RawMessage] = (), dead_letters: Sequence[DeadLetter] = ()
+    ) -> None:
+        """Block until the rows are committed; raise StorageError if they were not."""
+        pending = _Pending(messages, dead_letters)
+        self._queue.put(pending)
+        pending.done.wait()
+        if pending.error is not None:
+            raise StorageError(str(pending.error)) from pending.error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            size = len(first.messages) + len(first.dead_letters)
+            deadline = time.monotonic() + self._max_wait
+            stop = False
+            while size < self._max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+                size += len(item.messages) + len(item.dead_letters)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        messages = [m for pending in batch for m in pending.messages]
+        dead_letters = [d for pending in batch for d in pending.dead_letters]
+        error: BaseException | None = None
+        try:
+            self._store.write_batch(messages, dead_letters)
+            self.batches += 1
+            self.rows += len(messages) + len(dead_letters)
+        except Exception as exc:  # noqa: BLE001 - every waiter must learn the batch failed
+            error = exc
+        for pending in batch:
+            pending.error = error
+            pending.done.set()

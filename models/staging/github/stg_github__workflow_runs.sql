@@ -1,0 +1,103 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='run_attempt_id',
+        incremental_strategy=apoa_incremental_strategy(),
+        on_schema_change='fail',
+    )
+}}
+
+{%- set state_columns = [
+    'delivery_id', 'load_seq', 'run_id', 'run_attempt', 'run_number', 'workflow_id',
+    'workflow_name', 'workflow_path', 'event', 'status', 'conclusion', 'head_branch',
+    'head_sha', 'actor_login', 'triggering_actor_login', 'repository', 'default_branch',
+    'created_at', 'run_started_at', 'updated_at', 'html_url', 'pull_request_count',
+    'status_rank',
+] %}
+
+with
+
+new_deliveries as (
+
+    select
+        {{ dbt.concat([
+            dbt.safe_cast('run_id', dbt.type_string()),
+            "'-'",
+            dbt.safe_cast('run_attempt', dbt.type_string()),
+        ]) }} as run_attempt_id,
+        {% for column in state_columns -%}
+        {{ column }},
+        {% endfor -%}
+        1 as delivery_count,
+        load_seq as last_load_seq,
+        ingested_at as last_ingested_at
+    from {{ ref('stg_github__workflow_run_deliveries') }}
+    {{ apoa_new_rows('load_seq', 'last_load_seq', 'ingested_at', 'last_ingested_at') }}
+
+),
+
+{% if apoa_is_incremental() -%}
+
+-- the state already held for the run attempts the new deliveries touch competes with them
+current_states as (
+
+    select
+        run_attempt_id,
+        {% for column in state_columns -%}
+        {{ column }},
+        {% endfor -%}
+        delivery_count,
+        last_load_seq,
+        last_ingested_at
+    from {{ this }}
+    where run_attempt_id in (select new_deliveries.run_attempt_id from new_deliveries)
+
+),
+
+{% endif -%}
+
+candidates as (
+
+    select * from new_deliveries
+    {% if apoa_is_incremental() -%}
+    union all
+    select * from current_states
+    {%- endif %}
+
+),
+
+ranked as (
+
+    select
+        *,
+        -- precedence, then GitHub's own clock, then load order: never arrival order alone
+        row_number() over (
+            partition by run_attempt_id
+            order by
+                status_rank desc,
+                updated_at desc nulls last,
+                load_seq desc
+        ) as state_rank,
+        sum(delivery_count) over (partition by run_attempt_id) as run_delivery_count,
+        max(last_load_seq) over (partition by run_attempt_id) as run_last_load_seq,
+        max(last_ingested_at) over (partition by run_attempt_id) as run_last_ingested_at
+    from candidates
+
+),
+
+latest_states as (
+
+    select
+        run_attempt_id,
+        {% for column in state_columns -%}
+        {{ column }},
+        {% endfor -%}
+        run_delivery_count as delivery_count,
+        run_last_load_seq as last_load_seq,
+        run_last_ingested_at as last_ingested_at
+    from ranked
+    where state_rank = 1
+
+)
+
+select * from latest_states
