@@ -135,7 +135,9 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def _flask_app(app):
     # create_server_app wraps the Flask app in a dispatcher; the test client needs the Flask app.
-    return getattr(app, "app", app)
+    while not hasattr(app, "test_client"):
+        app = app.app
+    return app
 
 
 def _letter_dict(letter) -> dict:

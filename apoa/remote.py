@@ -60,3 +60,10 @@ class RemoteWarehouse:
 
     def raw_rows(self, table: str, after_seq: int = -1) -> list[dict[str, Any]]:
         return self._call("GET", f"/admin/raw/{table}?after_seq={after_seq}")
+
+    def integrity(self) -> dict[str, dict[str, int]]:
+        return self._call("GET", "/admin/integrity")
+
+    def push_latency(self, reset: bool = False) -> dict[str, float]:
+        query = "?reset_latency=1" if reset else ""
+        return self._call("GET", f"/admin/status{query}")["push_latency"]

@@ -2,7 +2,8 @@
 
 - POST /push/<topic>          Pub/Sub push deliveries (functions-framework `ingest_push`)
 - POST /cloudevents           messagePublished CloudEvents (`ingest_cloudevent`)
-- GET  /admin/status          raw row counts, writer statistics
+- GET  /admin/status          raw row counts, writer statistics, push latency
+- GET  /admin/integrity       duplicates in raw (by message id) and in staging (by key)
 - POST /admin/build           dbt build in this process
 - POST /admin/publish         publish new findings to apoa-findings
 - GET  /admin/findings        findings as JSON (?status=open|resolved|all)
@@ -17,6 +18,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections import deque
 from decimal import Decimal
 from typing import Any
 
@@ -33,12 +36,42 @@ from ingest.handler import set_sink
 INGEST_SOURCE = str(PROJECT_DIR / "ingest" / "main.py")
 
 
+class PushLatency:
+    """WSGI middleware: how long each push request took, for `apoa serve`'s status."""
+
+    def __init__(self, app: Any, keep: int = 200_000) -> None:
+        self.app = app
+        self.samples: deque[float] = deque(maxlen=keep)
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        if not environ.get("PATH_INFO", "").startswith("/push/"):
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        try:
+            return list(self.app(environ, start_response))
+        finally:
+            self.samples.append(time.perf_counter() - started)
+
+    def summary(self, reset: bool = False) -> dict[str, float]:
+        values = sorted(self.samples)
+        if reset:
+            self.samples.clear()
+        if not values:
+            return {"count": 0}
+
+        def at(q: float) -> float:
+            return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+        return {"count": len(values), "p50_ms": at(0.50), "p99_ms": at(0.99)}
+
+
 def create_server_app(warehouse: LocalWarehouse) -> Any:
     set_sink(warehouse.sink, warehouse.config)
     app: Flask = functions_framework.create_app("ingest_push", INGEST_SOURCE, "http")
     cloudevents = functions_framework.create_app("ingest_cloudevent", INGEST_SOURCE, "cloudevent")
-    _add_admin_routes(app, warehouse)
-    return DispatcherMiddleware(app, {"/cloudevents": cloudevents})
+    latency = PushLatency(DispatcherMiddleware(app, {"/cloudevents": cloudevents}))
+    _add_admin_routes(app, warehouse, latency)
+    return latency
 
 
 def _json_default(value: Any) -> Any:
@@ -50,11 +83,15 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _add_admin_routes(app: Flask, warehouse: LocalWarehouse) -> None:
+def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatency) -> None:
     app.json.default = _json_default  # type: ignore[attr-defined]
 
     def status():
-        return jsonify(warehouse.status())
+        reset = request.args.get("reset_latency") == "1"
+        return jsonify({**warehouse.status(), "push_latency": latency.summary(reset)})
+
+    def integrity():
+        return jsonify(warehouse.integrity())
 
     def build():
         options = request.get_json(silent=True) or {}
@@ -104,6 +141,7 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse) -> None:
         ("/admin/dead-letters", dead_letters, ["POST"]),
         ("/admin/dead-letters/list", list_dead_letters, ["GET"]),
         ("/admin/raw/<table>", raw_rows, ["GET"]),
+        ("/admin/integrity", integrity, ["GET"]),
     ]:
         app.add_url_rule(rule, endpoint=rule, view_func=view, methods=methods)
 

@@ -13,7 +13,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 9 * 1024 * 1024
 class IngestConfig:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     batch_rows: int = 200
-    batch_wait_ms: float = 5.0
+    batch_wait_ms: float = 0.0
 
     @classmethod
     def from_env(cls) -> IngestConfig:
@@ -22,5 +22,5 @@ class IngestConfig:
                 os.environ.get("APOA_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES)
             ),
             batch_rows=int(os.environ.get("APOA_BATCH_ROWS", 200)),
-            batch_wait_ms=float(os.environ.get("APOA_BATCH_WAIT_MS", 5.0)),
+            batch_wait_ms=float(os.environ.get("APOA_BATCH_WAIT_MS", 0.0)),
         )

@@ -25,7 +25,7 @@ class _Pending:
 
 
 class GroupCommitWriter:
-    def __init__(self, store: RawStore, max_batch: int = 200, max_wait_ms: float = 5.0) -> None:
+    def __init__(self, store: RawStore, max_batch: int = 200, max_wait_ms: float = 0.0) -> None:
         self._store = store
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000
@@ -56,14 +56,18 @@ class GroupCommitWriter:
                 return
             batch = [first]
             size = len(first.messages) + len(first.dead_letters)
+            # Natural batching: everything that queued up while the last commit ran goes
+            # into this one. An optional wait trades latency for larger batches.
             deadline = time.monotonic() + self._max_wait
             stop = False
             while size < self._max_batch:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
                 try:
-                    item = self._queue.get(timeout=remaining)
+                    item = (
+                        self._queue.get(timeout=remaining)
+                        if remaining > 0
+                        else self._queue.get_nowait()
+                    )
                 except queue.Empty:
                     break
                 if item is None:

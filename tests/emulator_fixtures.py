@@ -19,11 +19,16 @@ from apoa.settings import FINDINGS_TOPIC
 PROJECT = "apoa-test"
 
 
-def start_emulator(log: Path) -> PubSubEmulator:
+def require_emulator() -> None:
+    """Skip where gcloud is absent, except where the emulator is required (CI)."""
     if not PubSubEmulator.available():
         if os.environ.get("APOA_REQUIRE_EMULATOR"):
             pytest.fail("gcloud (the Pub/Sub emulator) is required here but not installed")
         pytest.skip("gcloud is not installed: no Pub/Sub emulator")
+
+
+def start_emulator(log: Path) -> PubSubEmulator:
+    require_emulator()
     return PubSubEmulator(PROJECT, log=log).start()
 
 

@@ -8,16 +8,13 @@ import socket
 import subprocess
 import sys
 
-from apoa.emulator import PubSubEmulator
 from apoa.settings import Settings
 from apoa.warehouse import read_owner
+from tests.emulator_fixtures import require_emulator
 
 
 def test_demo_prints_each_injected_anomaly_and_stops_what_it_started(tmp_path):
-    if not PubSubEmulator.available() and not os.environ.get("APOA_REQUIRE_EMULATOR"):
-        import pytest
-
-        pytest.skip("gcloud is not installed")
+    require_emulator()
     home = tmp_path / "home"
     env = {**os.environ, "APOA_HOME": str(home)}
     env.pop("PUBSUB_EMULATOR_HOST", None)

@@ -37,4 +37,5 @@ for (const file of files) {
   }
 }
 console.log(JSON.stringify(errors, null, 2));
-process.exit(errors.length === 0 ? 0 : 1);
+// exitCode, not process.exit(): exiting at once can drop stdout still buffered for a pipe.
+process.exitCode = errors.length === 0 ? 0 : 1;
