@@ -7,6 +7,7 @@ anomaly not found); 2 it could not run (warehouse held, emulator missing, bad in
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -33,6 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            print(f"apoa: the port is already in use ({error}); pick another with --port",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        raise
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
                     "apoa serve --port 8080", _serve)  # fmt: skip
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+
+    watch = command("watch", "serve with real-time builds: findings within seconds, no polling",
+                    "apoa watch --port 8080", _watch)  # fmt: skip
+    watch.add_argument("--host", default="127.0.0.1")
+    watch.add_argument("--port", type=int, default=8080)
 
     demo = command("demo", "run the whole loop on the Pub/Sub emulator with generated history",
                    "apoa demo --fresh", _demo)  # fmt: skip
@@ -77,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     findings = command("findings", "list findings", "apoa findings --status all --json", _findings)
     findings.add_argument("--status", choices=["open", "resolved", "all"], default="open")
     findings.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    explain = command("explain", "print the full evidence of one finding",
+                      "apoa explain 9ec4f034", _explain)  # fmt: skip
+    explain.add_argument("finding_id", help="a finding id, or a unique prefix of one")
+    explain.add_argument("--json", action="store_true", help="the explanation as JSON")
     return parser
 
 
@@ -85,6 +102,32 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from apoa.warehouse import LocalWarehouse
 
     serve(LocalWarehouse(settings), args.host, args.port)
+    return 0
+
+
+def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    from apoa.emulator import PubSubEmulator, create_topology
+    from apoa.server import serve
+    from apoa.warehouse import LocalWarehouse
+
+    emulator = None
+    if not os.environ.get("PUBSUB_EMULATOR_HOST") and not os.environ.get("GOOGLE_CLOUD_PROJECT"):
+        emulator = PubSubEmulator(settings.pubsub_project, log=settings.home / "emulator.log")
+        settings.home.mkdir(parents=True, exist_ok=True)
+        emulator.start()
+        print(f"apoa watch: Pub/Sub emulator on {emulator.host}", flush=True)
+    try:
+        warehouse = LocalWarehouse(settings)
+
+        def listening(url: str) -> None:
+            if os.environ.get("PUBSUB_EMULATOR_HOST"):
+                create_topology(settings.pubsub_project, url)
+                print("apoa watch: push subscriptions point here; Ctrl-C stops", flush=True)
+
+        serve(warehouse, args.host, args.port, watch=True, on_listening=listening)
+    finally:
+        if emulator is not None:
+            emulator.stop()
     return 0
 
 
@@ -206,6 +249,25 @@ def _findings(settings: Settings, args: argparse.Namespace) -> int:
     for row in rows:
         print(f"{row['severity']:<9} {row['status']:<9} {row['kind']:<20} "
               f"{str(row['detected_at'])[:19]:<20} {row['summary']}")  # fmt: skip
+    return 0
+
+
+def _explain(settings: Settings, args: argparse.Namespace) -> int:
+    from apoa.owner import open_owner
+    from apoa.warehouse import LocalWarehouse
+    from publisher.explain import FindingNotFound, explain, format_explanation
+
+    owner = open_owner(settings)
+    try:
+        if isinstance(owner, LocalWarehouse):
+            with owner:
+                data = explain(owner.con.cursor(), args.finding_id)
+        else:
+            data = owner.explain(args.finding_id)
+    except FindingNotFound as error:
+        print(f"apoa: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(data, indent=2, sort_keys=True) if args.json else format_explanation(data))
     return 0
 
 

@@ -20,21 +20,36 @@ class BuildResult:
         return {"success": self.success, "nodes": self.nodes, "failures": self.failures}
 
 
-def run_dbt(
-    settings: Settings, command: str = "build", extra: list[str] | None = None
-) -> BuildResult:
-    from dbt.cli.main import dbtRunner
-
-    settings.export()
-    args = [
+def _args(settings: Settings, command: str, extra: list[str] | None) -> list[str]:
+    return [
         command,
         "--project-dir", str(settings.project_dir),
         "--profiles-dir", str(settings.profiles_dir),
         "--target", settings.dbt_target,
         *(extra or []),
     ]  # fmt: skip
+
+
+def parse_manifest(settings: Settings):
+    """Parse the project once, so repeated micro-batch runs skip dbt's parsing."""
+    from dbt.cli.main import dbtRunner
+
+    settings.export()
     with _lock:
-        outcome = dbtRunner().invoke(args)
+        outcome = dbtRunner().invoke(_args(settings, "parse", None))
+    if not outcome.success:
+        raise RuntimeError(f"dbt parse failed: {outcome.exception}")
+    return outcome.result
+
+
+def run_dbt(
+    settings: Settings, command: str = "build", extra: list[str] | None = None, manifest=None
+) -> BuildResult:
+    from dbt.cli.main import dbtRunner
+
+    settings.export()
+    with _lock:
+        outcome = dbtRunner(manifest=manifest).invoke(_args(settings, command, extra))
     failures: list[str] = []
     nodes = 0
     if outcome.result is not None and hasattr(outcome.result, "results"):

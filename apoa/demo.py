@@ -160,14 +160,20 @@ def run_demo(settings: Settings, fresh: bool, seed: int, runs: int) -> int:
         emulator.stop()
 
 
+def finding_entity(body: dict) -> tuple[str, str, str]:
+    """(repository, workflow, job) of a published finding, or of a fct_findings row."""
+    entity = body.get("entity")
+    if isinstance(entity, dict):
+        return entity.get("repository"), entity.get("workflow"), entity.get("job")
+    return body.get("repository"), body.get("workflow_name"), body.get("job_name")
+
+
 def _check_injected(injected, bodies: list[dict]) -> int:
     missing = []
     for anomaly in injected:
         found = any(
-            body["kind"] == anomaly.kind
-            and body["repository"] == anomaly.repository
-            and body["workflow_name"] == anomaly.workflow
-            and body["job_name"] == anomaly.job
+            (body["kind"], *finding_entity(body))
+            == (anomaly.kind, anomaly.repository, anomaly.workflow, anomaly.job)
             for body in bodies
         )
         mark = "found" if found else "MISSING"

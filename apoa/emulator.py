@@ -87,7 +87,8 @@ class PubSubEmulator:
 
 
 def create_topology(project: str, push_base_url: str | None) -> None:
-    """Topics for the three sources and for findings; push subscriptions to the ingest server."""
+    """Topics for the three sources and for findings; push subscriptions to the ingest server
+    (the sources, and apoa-findings for the dashboard sink)."""
     from google.api_core.exceptions import AlreadyExists
     from google.cloud import pubsub_v1
 
@@ -109,6 +110,10 @@ def create_topology(project: str, push_base_url: str | None) -> None:
                 )
     finally:
         subscriber.close()
+    # The dashboard sink: every finding event back into the owner's raw_finding_events.
+    from publisher.subscribers.dashboard_sink import subscribe
+
+    subscribe(project, push_base_url)
 
 
 def create_pull_subscription(project: str, topic: str, name: str) -> str:

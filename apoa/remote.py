@@ -49,6 +49,19 @@ class RemoteWarehouse:
     def findings(self, status: str = "open") -> list[dict[str, Any]]:
         return self._call("GET", f"/admin/findings?status={status}")["findings"]
 
+    def explain(self, finding_id: str) -> dict[str, Any]:
+        """Raises publisher.explain.FindingNotFound when the owner knows no such finding."""
+        from urllib.parse import quote
+
+        from publisher.explain import FindingNotFound
+
+        try:
+            return self._call("GET", f"/admin/findings/{quote(finding_id, safe='')}/explain")
+        except OwnerUnreachable as error:
+            if " answered 404: " in str(error):
+                raise FindingNotFound(f"no finding {finding_id!r} (or several match it)") from None
+            raise
+
     def mart_hashes(self) -> dict[str, str]:
         return self._call("GET", "/admin/mart-hashes")
 

@@ -7,6 +7,7 @@
 - POST /admin/build           dbt build in this process
 - POST /admin/publish         publish new findings to apoa-findings
 - GET  /admin/findings        findings as JSON (?status=open|resolved|all)
+- GET  /admin/findings/<id>/explain  the full evidence of one finding (`apoa explain`)
 - GET  /admin/mart-hashes     a content hash per mart (for idempotency checks)
 - POST /admin/dead-letters    land dead letters found by a client (e.g. `apoa replay`)
 - GET  /admin/dead-letters/list  what was dead-lettered, with reasons
@@ -105,6 +106,15 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
     def findings():
         return jsonify({"findings": warehouse.findings(request.args.get("status", "open"))})
 
+    def explain(finding_id: str):
+        from publisher.explain import FindingNotFound
+        from publisher.explain import explain as explain_finding
+
+        try:
+            return jsonify(explain_finding(warehouse.con.cursor(), finding_id))
+        except FindingNotFound as error:
+            return jsonify({"error": str(error)}), 404
+
     def mart_hashes():
         return jsonify(warehouse.mart_hashes())
 
@@ -137,6 +147,7 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
         ("/admin/build", build, ["POST"]),
         ("/admin/publish", publish, ["POST"]),
         ("/admin/findings", findings, ["GET"]),
+        ("/admin/findings/<finding_id>/explain", explain, ["GET"]),
         ("/admin/mart-hashes", mart_hashes, ["GET"]),
         ("/admin/dead-letters", dead_letters, ["POST"]),
         ("/admin/dead-letters/list", list_dead_letters, ["GET"]),
@@ -146,12 +157,34 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
         app.add_url_rule(rule, endpoint=rule, view_func=view, methods=methods)
 
 
-def serve(warehouse: LocalWarehouse, host: str, port: int, ready: threading.Event | None = None):
-    """Serve until SIGINT/SIGTERM. Returns after the warehouse is closed."""
+def serve(
+    warehouse: LocalWarehouse,
+    host: str,
+    port: int,
+    ready: threading.Event | None = None,
+    watch: bool = False,
+    on_listening: Any = None,
+):
+    """Serve until SIGINT/SIGTERM. Returns after the warehouse is closed.
+
+    With `watch`, every landed completed run or job triggers a debounced micro-batch
+    build and publish in this process (see apoa/watch.py).
+    """
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = make_server(host, port, create_server_app(warehouse), threaded=True)
     url = f"http://{host}:{server.server_port}"
     warehouse.record_owner_url(url)
+    trigger = None
+    if watch:
+        from apoa.watch import MICRO_BATCH_SELECT, BuildTrigger
+
+        trigger = BuildTrigger(
+            build=lambda: warehouse.run_micro_batch(MICRO_BATCH_SELECT).success,
+            publish=lambda: len(warehouse.publish()),
+        )
+        warehouse.on_landed = trigger.notify
+    if on_listening is not None:
+        on_listening(url)
 
     def stop(*_: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
@@ -166,5 +199,7 @@ def serve(warehouse: LocalWarehouse, host: str, port: int, ready: threading.Even
         server.serve_forever()
     finally:
         server.server_close()
+        if trigger is not None:
+            trigger.stop()
         warehouse.close()
         print("apoa serve: stopped", flush=True)

@@ -13,13 +13,14 @@ import fcntl
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 import duckdb
 
-from apoa.dbt_build import BuildResult, run_dbt
+from apoa.dbt_build import BuildResult, parse_manifest, run_dbt
 from apoa.settings import FINDINGS_TOPIC, Settings
 from ingest.config import IngestConfig
 from ingest.envelope import DeadLetter, RawMessage
@@ -84,6 +85,10 @@ class LocalWarehouse:
             self.store, max_batch=self.config.batch_rows, max_wait_ms=self.config.batch_wait_ms
         )
         self._publish: Publish | None = None
+        self._manifest = None
+        self._publish_lock = threading.Lock()  # the trigger and a request may publish at once
+        # Called with each committed batch of messages (the real-time build trigger).
+        self.on_landed: Callable[[list[RawMessage]], None] | None = None
 
     # -- ingest -----------------------------------------------------------------
     @property
@@ -92,6 +97,8 @@ class LocalWarehouse:
 
     def land(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
         self.writer.land(messages, dead_letters)
+        if self.on_landed is not None and messages:
+            self.on_landed(messages)
 
     # -- build and publish --------------------------------------------------------
     def build(self, select: str | None = None, full_refresh: bool = False) -> BuildResult:
@@ -102,12 +109,19 @@ class LocalWarehouse:
             extra.append("--full-refresh")
         return run_dbt(self.settings, "build", extra)
 
+    def run_micro_batch(self, select: str) -> BuildResult:
+        """`dbt run` of the incremental path on a manifest parsed once (no tests)."""
+        if self._manifest is None:
+            self._manifest = parse_manifest(self.settings)
+        return run_dbt(self.settings, "run", ["--select", select], manifest=self._manifest)
+
     def publish(self, publish: Publish | None = None) -> list[FindingEvent]:
         if publish is None:
             if self._publish is None:
                 self._publish = pubsub_publisher(self.settings.pubsub_project, FINDINGS_TOPIC)
             publish = self._publish
-        return publish_new_findings(self.con.cursor(), publish)
+        with self._publish_lock:
+            return publish_new_findings(self.con.cursor(), publish)
 
     # -- reading ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -13,6 +13,9 @@ TOPIC_TABLES: dict[str, str] = {
     "github-events": "raw_github_events",
     "pipeline-logs": "raw_pipeline_logs",
     "pipeline-metrics": "raw_pipeline_metrics",
+    # Every event published on apoa-findings, for dashboards between builds (the local form
+    # of the BigQuery subscription; see publisher/subscribers/dashboard_sink.py).
+    "apoa-findings": "raw_finding_events",
 }
 
 DEAD_LETTER_TABLE = "raw_dead_letters"

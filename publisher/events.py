@@ -158,10 +158,13 @@ def entity_key(body: dict[str, Any]) -> str:
     """What a cooldown is kept per: the series a finding is about, whatever its episode."""
     entity = body["entity"]
     parts = [
-        entity.get("repository"), entity.get("workflow"), entity.get("job"),
+        entity.get("repository"),
+        entity.get("workflow"),
+        entity.get("job"),
         "default" if entity.get("is_default_branch") else "other",
-        entity.get("runner_label"), entity.get("metric_series"),
-    ]  # fmt: skip
+        entity.get("runner_label"),
+        entity.get("metric_series"),
+    ]
     return "\x1f".join("" if part is None else str(part) for part in parts)
 
 
@@ -232,7 +235,8 @@ def probable_cause(row: dict[str, Any], evidence: dict[str, Any]) -> dict[str, A
         }
     resource = evidence.get("resource_peak")
     if resource:
-        text = f"{resource['metric']} peaked at {_format_value(resource['peak'], resource.get('unit'))}"
+        peak = _format_value(resource["peak"], resource.get("unit"))
+        text = f"{resource['metric']} peaked at {peak}"
         if resource.get("baseline") is not None:
             baseline = _format_value(resource["baseline"], resource.get("unit"))
             text += f" against its usual {baseline}"
@@ -249,7 +253,7 @@ def probable_cause(row: dict[str, Any], evidence: dict[str, Any]) -> dict[str, A
         if kind in ("failure_rate", "default_branch_broken", "flaky_job"):
             return {
                 "type": "failing_step",
-                "text": f"step `{step['name']}` is the one that fails",
+                "text": f"step `{step['name']}` fails most often",
                 "step": step["name"],
             }
         return {"type": "step", "text": f"look at step `{step['name']}`", "step": step["name"]}

@@ -192,8 +192,12 @@ def plan_events(
 
         errors = schema_errors(candidate.body)
         if errors:
-            log("ERROR", "finding event does not match its schema; not published",
-                finding_id=finding_id, errors=errors[:5])  # fmt: skip
+            log(
+                "ERROR",
+                "finding event does not match its schema; not published",
+                finding_id=finding_id,
+                errors=errors[:5],
+            )
             plan.skipped.append((finding_id, "schema: " + "; ".join(errors[:3])))
             continue
         if candidate.status == "open":
@@ -249,11 +253,19 @@ def publish_new_findings(
             message_id = publish(event)
             recorded.append(
                 (
-                    event.event_id, event.finding_id, event.status, event.revision, message_id,
-                    now, event.kind, event.severity, entity_key(event.body),
-                    event.body["evidence"].get("observed_value"), cause_key(event),
+                    event.event_id,
+                    event.finding_id,
+                    event.status,
+                    event.revision,
+                    message_id,
+                    now,
+                    event.kind,
+                    event.severity,
+                    entity_key(event.body),
+                    event.body["evidence"].get("observed_value"),
+                    cause_key(event),
                 )
-            )  # fmt: skip
+            )
     finally:
         # Record what Pub/Sub accepted even when a later publish failed.
         if recorded:

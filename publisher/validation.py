@@ -35,7 +35,9 @@ def schema_errors(body: Any) -> list[str]:
     if version not in SCHEMA_FILES:
         return [f"unknown schema_version {version!r}; known: {sorted(SCHEMA_FILES)}"]
     errors = sorted(_validator(version).iter_errors(body), key=lambda error: list(error.path))
-    return [f"{'/'.join(str(p) for p in error.path) or '(root)'}: {error.message}" for error in errors]
+    return [
+        f"{'/'.join(str(p) for p in error.path) or '(root)'}: {error.message}" for error in errors
+    ]
 
 
 def validate_finding(body: Any) -> None:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from apoa.demo import finding_entity
 from apoa.emulator import pull_all
 from apoa.generator import generate_history, write_jsonl
 from tests.emulator_fixtures import Served, start_emulator, start_served, stop_served
@@ -55,7 +56,7 @@ def test_injected_anomalies_arrive_on_apoa_findings(first_pass, history):
     bodies = [json.loads(message.data) for message in received]
     assert len(bodies) == len(published) > 0
     injected = {(a.kind, a.repository, a.workflow, a.job) for a in data.injected}
-    found = {(b["kind"], b["repository"], b["workflow_name"], b["job_name"]) for b in bodies}
+    found = {(b["kind"], *finding_entity(b)) for b in bodies}
     # Each injected anomaly is found (the regression on every branch it hit), nothing else.
     assert found == injected
     for message in received:

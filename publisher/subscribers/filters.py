@@ -118,10 +118,14 @@ class _Parser:
             prefix = self.string()
             self.take(")")
             return lambda a: key in a and a[key].startswith(prefix)
+        if token == ("word", "attributes"):
+            self.take()
+            self.take(":")
+            kind, key = self.take()
+            name = _unquote(key) if kind == "string" else key
+            return lambda a: name in a
         key = self.attribute()
         operator = self.take()[1]
-        if operator == ":":
-            return lambda a: key in a
         value = self.string()
         if operator == "=":
             return lambda a: a.get(key) == value
@@ -133,14 +137,6 @@ class _Parser:
         kind, word = self.take()
         if kind == "word" and word.startswith("attributes."):
             return word[len("attributes.") :]
-        if kind == "word" and word == "attributes" and self.peek() == ("op", ":"):
-            self.take(":")
-            key_kind, key = self.take()
-            if key_kind == "string":
-                key = _unquote(key)
-            self.index -= 1
-            self.tokens[self.index] = ("op", ":")
-            return key
         raise FilterSyntaxError(f"expected attributes.KEY, got {word!r} in {self.text!r}")
 
     def string(self) -> str:

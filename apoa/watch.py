@@ -1,0 +1,103 @@
+"""Real time: a build and a publish within seconds of the job that caused them, without polling.
+
+When the warehouse owner lands a completed `workflow_job` or `workflow_run`, it
+notifies the trigger. The trigger waits for a short quiet period (so a burst of
+events costs one build), then runs only the models downstream of the raw sources
+(`dbt run`, no tests: those run in the scheduled full build) on a manifest parsed
+once, and publishes new findings. Builds never overlap: events that arrive during
+a build are picked up by the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ingest.envelope import RawMessage
+from ingest.log import log
+
+MICRO_BATCH_SELECT = "source:raw+"
+
+
+def is_completed_delivery(message: RawMessage) -> bool:
+    """A completed run or job: the moment a finding can change."""
+    if message.attributes.get("github_event") not in ("workflow_job", "workflow_run"):
+        return False
+    action = message.attributes.get("github_action")
+    if action is None:  # not set by every sender (the receiver sets it; replays may not)
+        try:
+            action = json.loads(message.payload).get("action")
+        except (ValueError, AttributeError):
+            return False
+    return action == "completed"
+
+
+@dataclass
+class BatchStats:
+    builds: int = 0
+    failures: int = 0
+    build_seconds: list[float] = field(default_factory=list)
+    published: int = 0
+
+
+class BuildTrigger:
+    def __init__(
+        self,
+        build: Callable[[], bool],
+        publish: Callable[[], int],
+        quiet_seconds: float = 0.5,
+        max_wait_seconds: float = 3.0,
+    ) -> None:
+        self._build = build
+        self._publish = publish
+        self._quiet = quiet_seconds
+        self._max_wait = max_wait_seconds
+        self._pending = threading.Event()
+        self._last_event = 0.0
+        self._stop = threading.Event()
+        self.stats = BatchStats()
+        self._thread = threading.Thread(target=self._run, name="apoa-build-trigger", daemon=True)
+        self._thread.start()
+
+    def notify(self, messages: Sequence[RawMessage]) -> None:
+        if any(is_completed_delivery(message) for message in messages):
+            self._last_event = time.monotonic()
+            self._pending.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pending.set()
+        self._thread.join(timeout=600)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._pending.wait()
+            if self._stop.is_set():
+                return
+            first = time.monotonic()
+            # Debounce: wait until events stop for a moment, but not longer than max_wait.
+            while (
+                time.monotonic() - self._last_event < self._quiet
+                and time.monotonic() - first < self._max_wait
+            ):
+                time.sleep(0.05)
+            self._pending.clear()
+            started = time.monotonic()
+            try:
+                ok = self._build()
+                elapsed = time.monotonic() - started
+                self.stats.builds += 1
+                self.stats.build_seconds.append(elapsed)
+                if not ok:
+                    self.stats.failures += 1
+                    log("ERROR", "micro-batch build failed; the next event retries")
+                    continue
+                published = self._publish()
+                self.stats.published += published
+                log("INFO", "micro-batch built", seconds=round(elapsed, 2), published=published)
+            except Exception as error:  # noqa: BLE001 - keep the trigger alive for the next event
+                self.stats.failures += 1
+                log("ERROR", "micro-batch failed", error=str(error))

@@ -1,0 +1,73 @@
+"""`apoa watch`: findings arrive on apoa-findings with nobody running a build by hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from apoa.demo import finding_entity, wait_for_server
+from apoa.emulator import create_pull_subscription, free_port, pull_all
+from apoa.generator import generate_history, write_jsonl
+from apoa.settings import FINDINGS_TOPIC
+from apoa.watch import is_completed_delivery
+from ingest.envelope import RawMessage
+from tests.emulator_fixtures import PROJECT, start_emulator
+
+
+def message(event: str, action: str | None, attribute_action: str | None = None) -> RawMessage:
+    attributes = {"github_event": event}
+    if attribute_action:
+        attributes["github_action"] = attribute_action
+    payload = json.dumps({"action": action} if action else {})
+    return RawMessage("github-events", "m", None, attributes, None, payload)
+
+
+def test_only_completed_runs_and_jobs_trigger_a_build():
+    assert is_completed_delivery(message("workflow_job", "completed"))
+    assert is_completed_delivery(message("workflow_run", "completed"))
+    assert is_completed_delivery(message("workflow_job", None, attribute_action="completed"))
+    assert not is_completed_delivery(message("workflow_job", "in_progress"))
+    assert not is_completed_delivery(message("push", "completed"))
+    assert not is_completed_delivery(message("workflow_job", None))
+
+
+def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
+    emulator = start_emulator(tmp_path / "emulator.log")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "APOA_HOME": str(home), "APOA_PUBSUB_PROJECT": PROJECT,
+           "PUBSUB_EMULATOR_HOST": emulator.host}  # fmt: skip
+    port = free_port()
+    with open(home / "watch.log", "ab") as log:
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "apoa.cli", "watch", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_server(f"http://127.0.0.1:{port}", watch)
+        findings = create_pull_subscription(PROJECT, FINDINGS_TOPIC, "watch-findings")
+        history = generate_history(seed=5, runs_per_workflow=45)
+        write_jsonl(history, tmp_path / "history.jsonl")
+        subprocess.run(
+            [sys.executable, "-m", "apoa.cli", "replay", str(tmp_path / "history.jsonl"),
+             "--via", "emulator"],
+            env=env, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+
+        wanted = {(a.kind, a.repository, a.workflow, a.job) for a in history.injected}
+        arrived: set[tuple[str, ...]] = set()
+        deadline = time.monotonic() + 300
+        while not wanted <= arrived and time.monotonic() < deadline:
+            for received in pull_all(findings, expect=1, timeout=10):
+                body = json.loads(received.data)
+                arrived.add((body["kind"], *finding_entity(body)))
+        assert wanted <= arrived, (home / "watch.log").read_text()[-3000:]
+    finally:
+        watch.send_signal(signal.SIGINT)
+        code = watch.wait(timeout=120)
+        emulator.stop()
+    assert code == 0
