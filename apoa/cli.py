@@ -80,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
                         help="inprocess (default), emulator, or http")  # fmt: skip
     replay.add_argument("url", nargs="?", help="with --via http: the ingest server's base URL")
 
+    backfill = command("backfill", "import history exported from the GitHub REST API",
+                       "apoa backfill runs.json jobs/ --default-branch main",
+                       _backfill)  # fmt: skip
+    backfill.add_argument("paths", nargs="+", type=Path,
+                          help="gh api --paginate output: runs, jobs, attempts, repository; "
+                          "directories are searched for *.json")  # fmt: skip
+    backfill.add_argument("--default-branch",
+                          help="default branch of repositories whose `gh api repos/OWNER/REPO` "
+                          "output is not among the inputs")  # fmt: skip
+    backfill.add_argument("--restart", action="store_true",
+                          help="forget an interrupted import's progress, start over")  # fmt: skip
+
     build = command("build", "dbt build on the configured target", "apoa build", _build)
     build.add_argument("--select", help="dbt selection, e.g. 'fct_findings+'")
     build.add_argument("--full-refresh", action="store_true")
@@ -189,6 +201,34 @@ def _letter_dict(letter) -> dict:
         "topic": letter.topic, "message_id": letter.message_id,
         "attributes": letter.attributes, "line_number": letter.line_number,
     }  # fmt: skip
+
+
+def _backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from apoa import backfill
+    from apoa.owner import open_owner
+    from apoa.warehouse import LocalWarehouse
+
+    progress_file = backfill.ProgressFile(settings.home / "backfill" / "progress.json")
+    if args.restart:
+        progress_file.clear()
+    owner = open_owner(settings)
+    try:
+        if isinstance(owner, LocalWarehouse):
+            deliver = backfill.local_deliver(owner.land)
+        else:
+            print(f"apoa serve is running: sending to it at {owner.url}", flush=True)
+            deliver = backfill.http_deliver(owner.url)
+        result = backfill.backfill(args.paths, deliver, progress_file, args.default_branch)
+    except backfill.BackfillError as error:
+        print(f"apoa: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if isinstance(owner, LocalWarehouse):
+            owner.close()
+    resumed = f", {result.skipped} landed before the interruption" if result.skipped else ""
+    print(f"backfill: {result.messages} messages from {result.files} files{resumed}; "
+          f"{result.dead_letters} dead letters. Run `apoa build` to update the marts.")  # fmt: skip
+    return 1 if result.dead_letters else 0
 
 
 def _build(settings: Settings, args: argparse.Namespace) -> int:

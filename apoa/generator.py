@@ -1141,6 +1141,282 @@ def generate_history(
     return History(messages=messages, injected=injected)
 
 
+# --------------------------------------------------------------------------- logs and metrics
+#
+# Opt-in: what the reusable workflow (.github/workflows/reusable-ci.yml) and a log sink would
+# send for the generated jobs, derived from the history's completed workflow_job payloads so
+# the GitHub messages above never change. Each job gets one way to be linked, drawn from its
+# own random stream: the workflow's labels, only the generic_task execution id, only the
+# runner's name (linkable by runner and time window), or nothing at all.
+
+LOGS_TOPIC = "pipeline-logs"
+METRICS_TOPIC = "pipeline-metrics"
+SIDE_PROJECT = "apoa-local"
+METRIC_PREFIX = "custom.googleapis.com/apoa/runner/"
+LINK_STYLES = (("labels", 0.70), ("execution_id", 0.10), ("runner", 0.17), ("none", 0.03))
+MAX_LOG_ENTRIES = 20
+
+FAILURE_LINES = (
+    (
+        "pytest",
+        "{ts} FAILED tests/{module}/test_{name}.py::test_{name}_{case}[{n}] - AssertionError: "
+        "expected {a}, got {b} (request {hex})",
+    ),
+    (
+        "playwright",
+        "{ts} Error: page.goto: Timeout {ms}ms exceeded. navigating to "
+        '"https://staging.aetherveil.dev/{module}/{n}" (trace {uuid})',
+    ),
+    ("npm test", "FAIL src/{module}/{name}.test.tsx: expected {a} rows, received {b} ({ms} ms)"),
+    ("npm run", "{ts} ERROR in ./src/{module}/{name}.ts {n}:{b} TS2345: type mismatch at {hex}"),
+    (
+        "docker",
+        'ERROR: failed to solve: process "/bin/sh -c pip install -r requirements.txt" did not '
+        "complete successfully: exit code: {b} (layer sha256:{hex})",
+    ),
+    (
+        "deploy",
+        "ERROR: (gcloud.run.deploy) Revision 'api-{hex}' is not ready and cannot serve traffic: "
+        "container failed to start on port {port} after {ms}ms",
+    ),
+    (
+        "smoke",
+        "{ts} smoke test failed: GET /healthz answered {status} after {ms}ms (attempt {n})",
+    ),
+    ("dbt", "Database Error in model stg_{name} (models/staging/stg_{name}.sql): no column c{n}"),
+    ("mypy", "src/{module}/{name}.py:{n}:{b}: error: Incompatible types in assignment"),
+    ("ruff", "src/{module}/{name}.py:{n}:{b}: F401 `os` imported but unused"),
+    ("pip", "ERROR: Could not find a version that satisfies the requirement lib{name}=={a}.{b}"),
+)
+GENERIC_FAILURE_LINE = "{ts} Error: Process completed with exit code {b}."
+LOG_NOISE = (
+    ("INFO", "{ts} collected {n} items / {b} deselected"),
+    ("INFO", "Downloading https://files.example.org/{module}/{name}-{a}.{b}.tar.gz ({n} kB)"),
+    ("WARNING", "{ts} warning: {name} is deprecated and will be removed in {a}.{b}"),
+    ("INFO", "{ts} {module}/{name}: {n} passed in {a}.{b}s"),
+)
+NAMES = ("auth", "token", "cache", "router", "billing", "export", "audit", "session")
+MODULES = ("api", "core", "web", "jobs", "storage")
+
+
+@dataclass(frozen=True)
+class SideJob:
+    """What the side data needs of one completed job attempt."""
+
+    job_id: int
+    run_id: int
+    run_attempt: int
+    name: str
+    repository: str
+    workflow: str
+    runner_name: str | None
+    started: int
+    completed: int
+    conclusion: str
+    failed_step: tuple[str, int, int] | None  # (name, started, completed)
+
+
+def _epoch(timestamp: str) -> int:
+    return int(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp())
+
+
+def _rfc3339(t: float) -> str:
+    whole = int(t)
+    micros = round((t - whole) * 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros:06d}Z"
+
+
+def completed_jobs(history: History) -> list[SideJob]:
+    """The completed job attempts of a history, in completion order."""
+    jobs: dict[int, SideJob] = {}
+    for message in history.messages:
+        if message.attributes.get("github_event") != "workflow_job":
+            continue
+        job = message.data["workflow_job"]
+        if job["status"] != "completed" or not job["started_at"] or not job["completed_at"]:
+            continue
+        failed = next(
+            (step for step in job["steps"] if step["conclusion"] in ("failure", "timed_out")), None
+        )
+        jobs[job["id"]] = SideJob(
+            job_id=job["id"],
+            run_id=job["run_id"],
+            run_attempt=job["run_attempt"],
+            name=job["name"],
+            repository=message.data["repository"]["full_name"],
+            workflow=job["workflow_name"],
+            runner_name=job["runner_name"],
+            started=_epoch(job["started_at"]),
+            completed=_epoch(job["completed_at"]),
+            conclusion=job["conclusion"],
+            failed_step=None
+            if failed is None
+            else (failed["name"], _epoch(failed["started_at"]), _epoch(failed["completed_at"])),
+        )
+    return sorted(jobs.values(), key=lambda j: (j.completed, j.job_id))
+
+
+def link_style(seed: int, job_id: int) -> str:
+    """How a job's logs and metrics can be linked: labels, execution_id, runner or none."""
+    roll, acc = random.Random(f"{seed}:side:{job_id}:style").random(), 0.0
+    for style, share in LINK_STYLES:
+        acc += share
+        if roll < acc:
+            return style
+    return LINK_STYLES[-1][0]
+
+
+def _side_identity(job: SideJob, style: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """(labels, resource) the way the reusable workflow sets them, thinned by link style."""
+    task_id = f"{job.run_id}/{job.run_attempt}/{job.name}"
+    labels = {
+        "github_run_id": str(job.run_id),
+        "github_run_attempt": str(job.run_attempt),
+        "github_job": job.name,
+        "github_repository": job.repository,
+        "github_workflow": job.workflow,
+        "runner_name": job.runner_name or "",
+    }
+    task = {
+        "type": "generic_task",
+        "labels": {
+            "project_id": SIDE_PROJECT,
+            "location": "global",
+            "namespace": job.repository,
+            "job": job.workflow,
+            "task_id": task_id,
+        },
+    }
+    node = {"type": "generic_node", "labels": {"project_id": SIDE_PROJECT, "location": "global"}}
+    if style == "labels":
+        return labels, task
+    if style == "execution_id":
+        return {}, task
+    if style == "runner" and job.runner_name:
+        node["labels"]["node_id"] = job.runner_name
+        return {"runner_name": job.runner_name}, node
+    return {}, node
+
+
+def _fill(template: str, rng: random.Random, at: float) -> str:
+    return template.format(
+        ts=_rfc3339(at),
+        module=rng.choice(MODULES),
+        name=rng.choice(NAMES),
+        case=rng.choice(("refresh", "expiry", "retry", "limit")),
+        n=rng.randint(1, 400),
+        a=rng.randint(1, 40),
+        b=rng.randint(41, 99),
+        ms=rng.randint(1000, 60000),
+        port=rng.choice((8080, 8000, 3000)),
+        status=rng.choice((500, 502, 503)),
+        hex=f"{rng.getrandbits(48):012x}",
+        uuid=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+    )
+
+
+def _log_messages(job: SideJob, style: str, seed: int) -> list[Message]:
+    assert job.failed_step is not None
+    rng = random.Random(f"{seed}:side:{job.job_id}:logs")
+    step_name, step_start, step_end = job.failed_step
+    labels, resource = _side_identity(job, style)
+    template = next(
+        (line for key, line in FAILURE_LINES if key in step_name.lower()), GENERIC_FAILURE_LINE
+    )
+    count = rng.randint(4, MAX_LOG_ENTRIES - 1)
+    error_at = rng.randint(1, count - 1)
+    span = max(step_end - step_start, 1)
+    entries = []
+    for number in range(1, count + 1):
+        at = step_start + span * number / (count + 2)
+        if number == error_at:
+            severity, text = "ERROR", _fill(template, rng, at)
+        else:
+            severity, line = rng.choice(LOG_NOISE)
+            text = _fill(line, rng, at)
+        entries.append((at, severity, {"message": text, "line_number": number}))
+    exit_code = rng.choice((1, 1, 1, 2, 137))
+    entries.append(
+        (
+            step_start + span * (count + 1) / (count + 2),
+            "ERROR",
+            {"message": f"step run failed with exit code {exit_code}", "exit_code": exit_code},
+        )
+    )
+    key = f"{job.run_id}-{job.run_attempt}-{job.name}".replace(" ", "_")
+    messages = []
+    for number, (at, severity, payload) in enumerate(entries, start=1):
+        timestamp = _rfc3339(at)
+        entry = {
+            "logName": f"projects/{SIDE_PROJECT}/logs/apoa-ci",
+            "resource": resource,
+            "labels": dict(labels, github_step="run") if labels.get("github_run_id") else labels,
+            "severity": severity,
+            "timestamp": timestamp,
+            "receiveTimestamp": _rfc3339(job.completed + 1),
+            "insertId": f"apoa-{key}-{number}",
+            "jsonPayload": payload,
+        }
+        attributes = {"logging.googleapis.com/timestamp": timestamp}
+        messages.append(Message(topic=LOGS_TOPIC, attributes=attributes, data=entry))
+    return messages
+
+
+def _metric_messages(job: SideJob, style: str, seed: int) -> list[Message]:
+    rng = random.Random(f"{seed}:side:{job.job_id}:metrics")
+    labels, resource = _side_identity(job, style)
+    duration = job.completed - job.started
+    minutes = max(1, duration // 60)
+    first = job.started + min(30, duration / 2)
+    times = [first + 60 * i for i in range(minutes) if first + 60 * i <= job.completed]
+    base_cpu, base_memory = rng.uniform(0.2, 0.7), rng.randint(900, 4000) * 2**20
+    samples = [
+        (
+            t,
+            round(min(0.99, max(0.01, base_cpu + rng.uniform(-0.15, 0.25))), 4),
+            base_memory + rng.randint(0, 600) * 2**20,
+        )
+        for t in times
+    ]
+    newest_first = list(reversed(samples))
+    series = (
+        ("cpu_utilization", "DOUBLE", "1", lambda s: {"doubleValue": s[1]}),
+        ("memory_used_bytes", "INT64", "By", lambda s: {"int64Value": str(s[2])}),
+    )
+    messages = []
+    for name, value_type, unit, value in series:
+        data = {
+            "metric": {"type": METRIC_PREFIX + name, "labels": labels},
+            "resource": resource,
+            "metricKind": "GAUGE",
+            "valueType": value_type,
+            "unit": unit,
+            "points": [
+                {"interval": {"endTime": _rfc3339(s[0])}, "value": value(s)} for s in newest_first
+            ],
+        }
+        attributes = {
+            "source": "github-actions-runner",
+            "metric_type": METRIC_PREFIX + name,
+            **{k: v for k, v in labels.items() if k.startswith("github_")},
+        }
+        messages.append(Message(topic=METRICS_TOPIC, attributes=attributes, data=data))
+    return messages
+
+
+def generate_side_data(history: History, seed: int = 7) -> list[Message]:
+    """Cloud Logging entries (failed jobs only, at most 20 each) and Monitoring TimeSeries (CPU
+    and memory, one point per job-minute each) for the history's completed jobs, in the order
+    they would be sent: when each job ends."""
+    messages: list[Message] = []
+    for job in completed_jobs(history):
+        style = link_style(seed, job.job_id)
+        messages.extend(_metric_messages(job, style, seed))
+        if job.conclusion in ("failure", "timed_out") and job.failed_step is not None:
+            messages.extend(_log_messages(job, style, seed))
+    return messages
+
+
 def write_jsonl(history: History, path: Path) -> int:
     """Write one ``Message.to_json_line()`` per line; return how many were written."""
     path = Path(path)

@@ -157,49 +157,61 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
         app.add_url_rule(rule, endpoint=rule, view_func=view, methods=methods)
 
 
+class RunningServer:
+    """The owner's HTTP server; `serve_forever` in the main thread or in a thread (tests)."""
+
+    def __init__(self, warehouse: LocalWarehouse, host: str, port: int, watch: bool = False):
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.warehouse = warehouse
+        try:
+            self._server = make_server(host, port, create_server_app(warehouse), threaded=True)
+        except OSError:
+            warehouse.close()
+            raise
+        self.url = f"http://{host}:{self._server.server_port}"
+        warehouse.record_owner_url(self.url)
+        self.trigger = None
+        if watch:
+            from apoa.watch import MICRO_BATCH_SELECT, BuildTrigger
+
+            self.trigger = BuildTrigger(
+                build=lambda: warehouse.run_micro_batch(MICRO_BATCH_SELECT).success,
+                publish=lambda: len(warehouse.publish()),
+            )
+            warehouse.on_landed = self.trigger.notify
+
+    def serve_forever(self) -> None:
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+            if self.trigger is not None:
+                self.trigger.stop()
+            self.warehouse.close()
+
+    def stop(self) -> None:
+        threading.Thread(target=self._server.shutdown, daemon=True).start()
+
+
 def serve(
     warehouse: LocalWarehouse,
     host: str,
     port: int,
-    ready: threading.Event | None = None,
     watch: bool = False,
     on_listening: Any = None,
-):
+) -> None:
     """Serve until SIGINT/SIGTERM. Returns after the warehouse is closed.
 
     With `watch`, every landed completed run or job triggers a debounced micro-batch
     build and publish in this process (see apoa/watch.py).
     """
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server(host, port, create_server_app(warehouse), threaded=True)
-    url = f"http://{host}:{server.server_port}"
-    warehouse.record_owner_url(url)
-    trigger = None
-    if watch:
-        from apoa.watch import MICRO_BATCH_SELECT, BuildTrigger
-
-        trigger = BuildTrigger(
-            build=lambda: warehouse.run_micro_batch(MICRO_BATCH_SELECT).success,
-            publish=lambda: len(warehouse.publish()),
-        )
-        warehouse.on_landed = trigger.notify
+    server = RunningServer(warehouse, host, port, watch)
     if on_listening is not None:
-        on_listening(url)
-
-    def stop(*_: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
+        on_listening(server.url)
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-    print(f"apoa serve: listening on {url}, warehouse {warehouse.settings.db_path}", flush=True)
-    if ready is not None:
-        ready.set()
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        if trigger is not None:
-            trigger.stop()
-        warehouse.close()
-        print("apoa serve: stopped", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+        signal.signal(signal.SIGINT, lambda *_: server.stop())
+    print(f"apoa serve: listening on {server.url}, warehouse {warehouse.settings.db_path}",
+          flush=True)  # fmt: skip
+    server.serve_forever()
+    print("apoa serve: stopped", flush=True)

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -22,6 +23,7 @@ import duckdb
 
 from apoa.dbt_build import BuildResult, parse_manifest, run_dbt
 from apoa.settings import FINDINGS_TOPIC, Settings
+from ingest import unsafe
 from ingest.config import IngestConfig
 from ingest.envelope import DeadLetter, RawMessage
 from ingest.handler import Sink
@@ -86,6 +88,7 @@ class LocalWarehouse:
         )
         self._publish: Publish | None = None
         self._manifest = None
+        self._buffer: _UnsafeBuffer | None = None
         self._publish_lock = threading.Lock()  # the trigger and a request may publish at once
         # Called with each committed batch of messages (the real-time build trigger).
         self.on_landed: Callable[[list[RawMessage]], None] | None = None
@@ -96,9 +99,17 @@ class LocalWarehouse:
         return self.land
 
     def land(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
+        if unsafe.enabled(unsafe.ACK_BEFORE_COMMIT):
+            self._unsafe_buffer().add(messages, dead_letters)
+            return
         self.writer.land(messages, dead_letters)
         if self.on_landed is not None and messages:
             self.on_landed(messages)
+
+    def _unsafe_buffer(self) -> _UnsafeBuffer:
+        if self._buffer is None:
+            self._buffer = _UnsafeBuffer(self.writer)
+        return self._buffer
 
     # -- build and publish --------------------------------------------------------
     def build(self, select: str | None = None, full_refresh: bool = False) -> BuildResult:
@@ -221,6 +232,31 @@ class LocalWarehouse:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _UnsafeBuffer:
+    """What ingest would be without group commit's promise: acknowledge now, commit every
+    second. Only behind ingest.unsafe.ACK_BEFORE_COMMIT, to prove the crash test catches it."""
+
+    def __init__(self, writer: GroupCommitWriter) -> None:
+        self._writer = writer
+        self._rows: list[tuple[list[RawMessage], list[DeadLetter]]] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._flush_forever, daemon=True).start()
+
+    def add(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
+        with self._lock:
+            self._rows.append((messages, dead_letters))
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(1.0)
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if rows:
+                self._writer.land(
+                    [m for ms, _ in rows for m in ms], [d for _, ds in rows for d in ds]
+                )
 
 
 def _acquire_lock(settings: Settings) -> IO[str]:

@@ -90,7 +90,7 @@ class NoOpEndpoint:
         return [b""]
 
 
-def point_subscriptions(base_url: str, name: str) -> None:
+def point_subscriptions(base_url: str, name: str, project: str = PROJECT) -> None:
     """Fresh push subscriptions for this phase (old ones removed so nothing is shared)."""
     from google.api_core.exceptions import AlreadyExists, NotFound
     from google.cloud import pubsub_v1
@@ -99,13 +99,13 @@ def point_subscriptions(base_url: str, name: str) -> None:
     subscriber = pubsub_v1.SubscriberClient()
     for topic in TOPICS:
         with contextlib.suppress(AlreadyExists):  # the second phase reuses the topics
-            publisher.create_topic(name=publisher.topic_path(PROJECT, topic))
-        for old in publisher.list_topic_subscriptions(topic=publisher.topic_path(PROJECT, topic)):
+            publisher.create_topic(name=publisher.topic_path(project, topic))
+        for old in publisher.list_topic_subscriptions(topic=publisher.topic_path(project, topic)):
             with contextlib.suppress(NotFound):
                 subscriber.delete_subscription(subscription=old)
         subscriber.create_subscription(
-            name=subscriber.subscription_path(PROJECT, f"{topic}-{name}"),
-            topic=publisher.topic_path(PROJECT, topic),
+            name=subscriber.subscription_path(project, f"{topic}-{name}"),
+            topic=publisher.topic_path(project, topic),
             push_config={"push_endpoint": f"{base_url}/push/{topic}"},
             ack_deadline_seconds=60,
         )

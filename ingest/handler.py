@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ingest import unsafe
 from ingest.config import IngestConfig
 from ingest.envelope import DeadLetter, NotAnEnvelope, RawMessage, decode_cloudevent, decode_push
 from ingest.log import log
@@ -123,6 +124,8 @@ def _land(decoded: RawMessage | DeadLetter) -> tuple[str, int]:
                 reason=decoded.reason,
             )
     except StorageError as error:
+        if unsafe.enabled(unsafe.ACK_ON_STORAGE_ERROR):
+            return "", 204
         log("ERROR", "storage failed; asking Pub/Sub to redeliver", error=str(error))
         return "storage unavailable, retry", 503
     # 204 even for a dead letter: any other answer makes Pub/Sub redeliver it forever.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -39,6 +39,9 @@ class DuckDBRawStore:
         for statement in duckdb_ddl():
             self._con.execute(statement)
         self._next_seq = self._max_seq() + 1
+        # A seam for fault tests: called inside the transaction after the first table's
+        # insert, so a failure there is a failure half-way through a batch.
+        self.fault_hook: Callable[[], None] | None = None
 
     def _max_seq(self) -> int:
         tables = [*TOPIC_TABLES.values(), DEAD_LETTER_TABLE]
@@ -74,6 +77,8 @@ class DuckDBRawStore:
                             )
                             seq += 1
                         _insert(self._con, f"{RAW_SCHEMA}.{table}", values)
+                        if self.fault_hook is not None:
+                            self.fault_hook()
                 if dead_letters:
                     values = []
                     for letter in {d.dead_letter_id: d for d in dead_letters}.values():

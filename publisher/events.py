@@ -45,6 +45,9 @@ OPTIONAL_COLUMNS = (
     "baseline_ended_at",
     "last_good_run_url",
     "last_good_head_sha",
+    "last_job_run_id",
+    "episode_runs",
+    "resolution",
     "last_run_number",
     "last_run_id",
     "peak_observed_value",
@@ -126,6 +129,7 @@ def event_from_row(row: dict[str, Any], revision: int = 1) -> FindingEvent:
         "detected_at": row.get("detected_at"),
         "started_at": row.get("started_at"),
         "ended_at": row.get("ended_at"),
+        "resolution": row.get("resolution"),
         "entity": entity_from_row(row),
         "evidence": evidence,
         "probable_cause": cause,
@@ -150,7 +154,12 @@ def entity_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "runner_label": row.get("runner_label"),
         "metric_series": row.get("metric_series") or row.get("metric_type"),
         "job_key": row.get("job_key"),
-        "display": row.get("entity") or " / ".join(part for part in named if part != "None"),
+        "display": row.get("entity")
+        or " / ".join(part for part in named if part != "None")
+        or row.get("runner_label")
+        or row.get("metric_series")
+        or row.get("metric_type")
+        or str(row.get("kind")),
     }
 
 
@@ -193,15 +202,21 @@ def evidence_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "ratio": round(observed / expected, 3) if observed is not None and expected else None,
         "unit": row.get("unit"),
         "anomalous_runs": row.get("anomalous_runs"),
+        "episode_runs": row.get("episode_runs"),
         "baseline_window": _baseline_window(row),
         "first_bad_run": first_bad_run or None,
         "last_bad_run": _drop_none(
             {
                 "run_id": row.get("last_run_id"),
                 "run_number": row.get("last_run_number"),
+                "job_run_id": row.get("last_job_run_id"),
                 "url": row.get("last_run_url"),
                 "head_sha": row.get("last_head_sha"),
             }
+        )
+        or None,
+        "last_good_run": _drop_none(
+            {"url": row.get("last_good_run_url"), "head_sha": row.get("last_good_head_sha")}
         )
         or None,
         "sample_runs": _sample_runs(row),
@@ -283,6 +298,7 @@ def action_for(row: dict[str, Any], evidence: dict[str, Any]) -> dict[str, Any]:
     last = evidence.get("last_bad_run") or {}
     add("first_bad_run", first.get("url"))
     add("latest_bad_run", last.get("url"))
+    add("last_good_run", (evidence.get("last_good_run") or {}).get("url"))
     commits = evidence.get("commit_range") or {}
     add("compare", commits.get("compare_url"))
     signature = evidence.get("failure_signature") or {}

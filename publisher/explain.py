@@ -95,6 +95,8 @@ def format_explanation(data: dict[str, Any]) -> str:
         lines.append(f"started at      {event['started_at']}")
     if event.get("ended_at"):
         lines.append(f"ended at        {event['ended_at']}")
+    if event.get("resolution"):
+        lines.append(f"resolution      {event['resolution']}")
     cause = event.get("probable_cause")
     lines += ["", f"probable cause  {cause['text'] if cause else '(the data names none)'}", ""]
     lines.append("evidence")

@@ -1,56 +1,58 @@
+{#-
+    THE SCORING CONTRACT: every scorer's scores of every kind, in one shape (enforced by the
+    model contract in _ml__models.yml). Findings read only this.
+-#}
+{%- set text = dbt.type_string() -%}
+{%- set kinds = [
+    'duration_regression', 'queue_spike', 'failure_rate', 'default_branch_broken', 'flaky_job',
+] -%}
+
 with
-
-job_runs_with_baselines as (
-
-    select
-        job_run_id,
-        job_key,
-        is_default_branch,
-        completed_at,
-        duration_seconds,
-        duration_sequence,
-        duration_history_runs,
-        duration_log_median,
-        duration_log_mad,
-        failure_sequence,
-        failure_window_runs,
-        failure_window_failures,
-        failure_baseline_runs,
-        failure_baseline_failures
-    from {{ ref('int_job_runs_with_baselines') }}
-
-),
-
-duration_regression_scores as (
-
-    {{ duration_regression_scores('job_runs_with_baselines') }}
-
-),
-
-failure_rate_scores as (
-
-    {{ failure_rate_scores('job_runs_with_baselines') }}
-
-),
 
 unioned as (
 
-    select * from duration_regression_scores
-    union all
-    select * from failure_rate_scores
+    {% for kind in kinds -%}
+        select
+            job_run_id,
+            kind,
+            series_key,
+            job_key,
+            is_default_branch,
+            runner_label,
+            series_position,
+            scored_at,
+            known_at,
+            observed_value,
+            expected_value,
+            lower_bound,
+            upper_bound,
+            is_anomaly,
+            anomaly_probability,
+            history_runs,
+            episode_id,
+            episode_detected_at,
+            episode_status,
+            episode_resolution
+        from {{ ref('ml_' ~ kind ~ '_scores') }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
 final as (
 
     select
-        {{ surrogate_key(['kind', 'job_run_id', 'scorer', 'scorer_version']) }} as score_id,
+        {{ surrogate_key(['kind', 'job_run_id', "'" ~ var('apoa_scorer') ~ "'", "'" ~ scorer_version() ~ "'"]) }}
+            as score_id,
         cast(job_run_id as {{ dbt.type_bigint() }}) as job_run_id,
-        cast(job_key as {{ dbt.type_string() }}) as job_key,
+        cast(kind as {{ text }}) as kind,
+        cast(series_key as {{ text }}) as series_key,
+        cast(job_key as {{ text }}) as job_key,
         cast(is_default_branch as {{ dbt.type_boolean() }}) as is_default_branch,
+        cast(runner_label as {{ text }}) as runner_label,
         cast(series_position as {{ dbt.type_bigint() }}) as series_position,
-        cast(kind as {{ dbt.type_string() }}) as kind,
         cast(scored_at as {{ dbt.type_timestamp() }}) as scored_at,
+        cast(known_at as {{ dbt.type_timestamp() }}) as known_at,
         cast(observed_value as {{ type_double() }}) as observed_value,
         cast(expected_value as {{ type_double() }}) as expected_value,
         cast(lower_bound as {{ type_double() }}) as lower_bound,
@@ -58,8 +60,12 @@ final as (
         cast(is_anomaly as {{ dbt.type_boolean() }}) as is_anomaly,
         cast(anomaly_probability as {{ type_double() }}) as anomaly_probability,
         cast(history_runs as {{ dbt.type_bigint() }}) as history_runs,
-        cast(scorer as {{ dbt.type_string() }}) as scorer,
-        cast(scorer_version as {{ dbt.type_string() }}) as scorer_version
+        cast(episode_id as {{ text }}) as episode_id,
+        cast(episode_detected_at as {{ dbt.type_timestamp() }}) as episode_detected_at,
+        cast(case when episode_id is not null then episode_status end as {{ text }}) as episode_status,
+        cast(episode_resolution as {{ text }}) as episode_resolution,
+        cast('{{ var("apoa_scorer") }}' as {{ text }}) as scorer,
+        cast('{{ scorer_version() }}' as {{ text }}) as scorer_version
     from unioned
 
 )

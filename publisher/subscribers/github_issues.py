@@ -98,7 +98,14 @@ class GitHubClient:
         )
         self.sleep = sleep
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, idempotent: bool | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """One REST call with retries. A POST is not repeated after a 5xx or a network error
+        (GitHub may have applied it): the failure goes back to Pub/Sub, and the redelivery
+        looks for the issue and the event's marker before writing anything."""
+        if idempotent is None:
+            idempotent = method.upper() != "POST"
         url = self.config.api_url + path
         waited = 0.0
         for attempt in range(1, self.config.max_attempts + 1):
@@ -124,6 +131,9 @@ class GitHubClient:
                     raise PermanentFailure(
                         f"{method} {path}: {response.status_code} {_message(response)}"
                     )
+            rate_limited = "rate limit" in reason or "Retry-After" in reason
+            if not idempotent and not rate_limited:
+                raise TransientFailure(f"{method} {path}: {reason}; left to a redelivery")
             if attempt == self.config.max_attempts or waited + wait > self.config.max_wait_seconds:
                 raise TransientFailure(f"{method} {path}: {reason}; giving up for now")
             log(

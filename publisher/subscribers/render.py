@@ -48,6 +48,9 @@ def evidence_facts(event: dict[str, Any]) -> list[tuple[str, str]]:
     evidence = event["evidence"]
     unit = evidence.get("unit")
     facts: list[tuple[str, str]] = []
+    resolution = resolution_text(event)
+    if resolution and event["status"] == "resolved":
+        facts.append(("Resolution", resolution))
     observed = evidence.get("observed_value")
     if observed is not None:
         text = value(observed, unit)
@@ -65,7 +68,10 @@ def evidence_facts(event: dict[str, Any]) -> list[tuple[str, str]]:
     if window.get("runs"):
         facts.append(("Baseline", f"{window['runs']} earlier runs"))
     if evidence.get("anomalous_runs") is not None:
-        facts.append(("Anomalous runs", str(evidence["anomalous_runs"])))
+        runs = str(evidence["anomalous_runs"])
+        if evidence.get("episode_runs"):
+            runs += f" of {evidence['episode_runs']}"
+        facts.append(("Anomalous runs", runs))
     first = evidence.get("first_bad_run") or {}
     if first:
         text = (
@@ -96,6 +102,13 @@ def evidence_facts(event: dict[str, Any]) -> list[tuple[str, str]]:
             text += f" vs {value(resource['baseline'], resource.get('unit'))}"
         facts.append(("Resource", text))
     return facts
+
+
+def resolution_text(event: dict[str, Any]) -> str | None:
+    return {
+        "fixed": "back to its usual level",
+        "accepted": "the new level became its baseline",
+    }.get(event.get("resolution") or "")
 
 
 def cause_text(event: dict[str, Any]) -> str | None:

@@ -1,31 +1,43 @@
-{%- set duration_window = var('apoa_duration_window_runs', 30) -%}
-{%- set failure_window = var('apoa_failure_window_runs', 10) -%}
+{#-
+    One row per finding and step name, ranked: for a duration regression how much the step's
+    median grew against the baseline window right before the episode, for a failure finding
+    how often the step failed in the episode's failed runs. Rank 1 is the step to look at.
+-#}
+{%- set duration_window = var('apoa_duration_window_runs') -%}
 
 with
 
-episodes as (
+findings as (
 
     select
-        episode_id,
-        kind,
-        job_key,
-        is_default_branch,
+        finding_id,
+        family,
+        series_key,
         first_series_position,
         last_series_position
-    from {{ ref('int_job_run_scores_grouped_into_episodes') }}
+    from {{ ref('int_findings_merged') }}
+    where family in ('duration_regression', 'failure')
 
 ),
 
-job_runs_with_baselines as (
+duration_series as (
 
     select
+        series_key,
+        series_position,
+        job_run_id
+    from {{ ref('int_duration_series') }}
+
+),
+
+failure_series as (
+
+    select
+        series_key,
+        series_position,
         job_run_id,
-        job_key,
-        is_default_branch,
-        is_failure,
-        duration_sequence,
-        failure_sequence
-    from {{ ref('int_job_runs_with_baselines') }}
+        is_failure
+    from {{ ref('int_failure_series') }}
 
 ),
 
@@ -40,29 +52,28 @@ workflow_job_steps as (
 
 ),
 
--- duration episodes: the episode's runs against the baseline window right before it
+-- duration: the episode's runs against the window of runs right before it
 duration_periods as (
 
     select
-        episodes.episode_id,
-        job_runs_with_baselines.job_run_id,
-        job_runs_with_baselines.duration_sequence >= episodes.first_series_position as is_episode_run
-    from episodes
-    inner join job_runs_with_baselines
+        findings.finding_id,
+        duration_series.job_run_id,
+        duration_series.series_position >= findings.first_series_position as is_episode_run
+    from findings
+    inner join duration_series
         on
-            episodes.job_key = job_runs_with_baselines.job_key
-            and episodes.is_default_branch = job_runs_with_baselines.is_default_branch
-            and job_runs_with_baselines.duration_sequence
-            between episodes.first_series_position - {{ duration_window }}
-            and episodes.last_series_position
-    where episodes.kind = 'duration_regression'
+            findings.series_key = duration_series.series_key
+            and duration_series.series_position
+            between findings.first_series_position - {{ duration_window }}
+            and findings.last_series_position
+    where findings.family = 'duration_regression'
 
 ),
 
 duration_step_medians as (
 
     select
-        duration_periods.episode_id,
+        duration_periods.finding_id,
         workflow_job_steps.step_name,
         {{ median('case when duration_periods.is_episode_run then workflow_job_steps.step_seconds end') }}
             as episode_step_seconds,
@@ -71,54 +82,56 @@ duration_step_medians as (
     from duration_periods
     inner join workflow_job_steps
         on duration_periods.job_run_id = workflow_job_steps.job_id
-    group by duration_periods.episode_id, workflow_job_steps.step_name
+    group by duration_periods.finding_id, workflow_job_steps.step_name
 
 ),
 
 duration_step_growth as (
 
     select
-        episode_id,
+        finding_id,
         step_name,
         episode_step_seconds - coalesce(baseline_step_seconds, 0) as step_growth_seconds,
+        episode_step_seconds as step_observed_seconds,
+        baseline_step_seconds as step_baseline_seconds,
         cast(null as {{ dbt.type_bigint() }}) as failed_runs
     from duration_step_medians
     where episode_step_seconds is not null
 
 ),
 
--- failure episodes: which step failed in the failing runs of the episode's windows
-failure_periods as (
+-- failures: which step failed in the episode's failed runs
+failed_runs as (
 
     select
-        episodes.episode_id,
-        job_runs_with_baselines.job_run_id
-    from episodes
-    inner join job_runs_with_baselines
+        findings.finding_id,
+        failure_series.job_run_id
+    from findings
+    inner join failure_series
         on
-            episodes.job_key = job_runs_with_baselines.job_key
-            and episodes.is_default_branch = job_runs_with_baselines.is_default_branch
-            and job_runs_with_baselines.failure_sequence
-            between episodes.first_series_position - {{ failure_window - 1 }}
-            and episodes.last_series_position
+            findings.series_key = failure_series.series_key
+            and failure_series.series_position
+            between findings.first_series_position and findings.last_series_position
     where
-        episodes.kind = 'failure_rate'
-        and job_runs_with_baselines.is_failure
+        findings.family = 'failure'
+        and failure_series.is_failure
 
 ),
 
 failed_steps as (
 
     select
-        failure_periods.episode_id,
+        failed_runs.finding_id,
         workflow_job_steps.step_name,
         cast(null as {{ type_double() }}) as step_growth_seconds,
+        cast(null as {{ type_double() }}) as step_observed_seconds,
+        cast(null as {{ type_double() }}) as step_baseline_seconds,
         count(*) as failed_runs
-    from failure_periods
+    from failed_runs
     inner join workflow_job_steps
-        on failure_periods.job_run_id = workflow_job_steps.job_id
+        on failed_runs.job_run_id = workflow_job_steps.job_id
     where workflow_job_steps.conclusion in ('failure', 'timed_out')
-    group by failure_periods.episode_id, workflow_job_steps.step_name
+    group by failed_runs.finding_id, workflow_job_steps.step_name
 
 ),
 
@@ -133,12 +146,14 @@ unioned as (
 ranked as (
 
     select
-        episode_id,
+        finding_id,
         step_name,
         step_growth_seconds,
+        step_observed_seconds,
+        step_baseline_seconds,
         failed_runs,
         row_number() over (
-            partition by episode_id
+            partition by finding_id
             order by
                 coalesce(failed_runs, 0) desc,
                 coalesce(step_growth_seconds, 0) desc,

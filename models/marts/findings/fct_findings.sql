@@ -1,29 +1,39 @@
 {%- set text = dbt.type_string() -%}
+{%- set failure_window = var('apoa_failure_window_runs') -%}
+{%- set flaky_window = var('apoa_flaky_window_runs') -%}
 
 with
 
-episodes as (
+findings as (
 
     select
-        episode_id,
+        finding_id,
         kind,
+        family,
+        series_key,
         job_key,
         is_default_branch,
+        runner_label,
         first_job_run_id,
         last_job_run_id,
-        anomalous_runs,
+        last_good_job_run_id,
         started_at,
+        last_scored_at,
         detected_at,
         status,
-        last_anomaly_at,
+        resolution,
+        revision,
+        episode_runs,
+        anomalous_runs,
         observed_value,
         peak_observed_value,
         expected_value,
         expected_lower,
         expected_upper,
+        baseline_runs,
         scorer,
         scorer_version
-    from {{ ref('int_job_run_scores_grouped_into_episodes') }}
+    from {{ ref('int_findings_merged') }}
 
 ),
 
@@ -47,8 +57,11 @@ job_runs as (
 blamed_steps as (
 
     select
-        episode_id,
-        step_name
+        finding_id,
+        step_name,
+        step_growth_seconds,
+        step_observed_seconds,
+        step_baseline_seconds
     from {{ ref('int_episode_steps_ranked') }}
     where
         step_rank = 1
@@ -59,41 +72,39 @@ blamed_steps as (
 joined as (
 
     select
-        episodes.episode_id as finding_id,
-        episodes.kind,
-        episodes.status,
-        episodes.job_key,
-        episodes.is_default_branch,
-        first_runs.repository,
-        first_runs.workflow_name,
-        first_runs.job_name,
-        first_runs.head_branch as branch,
-        episodes.first_job_run_id,
+        findings.*,
+        case when findings.kind = 'queue_spike' then null else first_runs.repository end
+            as repository,
+        case when findings.kind = 'queue_spike' then null else first_runs.workflow_name end
+            as workflow_name,
+        case when findings.kind = 'queue_spike' then null else first_runs.job_name end as job_name,
+        case when findings.kind = 'queue_spike' then null else first_runs.head_branch end as branch,
         first_runs.run_id as first_run_id,
         first_runs.run_number as first_run_number,
         first_runs.html_url as first_run_url,
-        last_runs.html_url as last_run_url,
         first_runs.head_sha as first_head_sha,
+        last_runs.run_id as last_run_id,
+        last_runs.run_number as last_run_number,
+        last_runs.html_url as last_run_url,
         last_runs.head_sha as last_head_sha,
-        episodes.started_at,
-        episodes.last_anomaly_at,
-        episodes.detected_at,
-        episodes.anomalous_runs,
-        episodes.observed_value,
-        episodes.peak_observed_value,
-        episodes.expected_value,
-        episodes.expected_lower,
-        episodes.expected_upper,
-        coalesce(blamed_steps.step_name, first_runs.longest_step_name) as step_name,
-        episodes.scorer,
-        episodes.scorer_version
-    from episodes
+        last_good_runs.head_sha as last_good_head_sha,
+        last_good_runs.html_url as last_good_run_url,
+        case
+            when findings.kind = 'queue_spike' then null
+            else coalesce(blamed_steps.step_name, first_runs.longest_step_name)
+        end as step_name,
+        blamed_steps.step_growth_seconds,
+        blamed_steps.step_observed_seconds,
+        blamed_steps.step_baseline_seconds
+    from findings
     inner join job_runs as first_runs
-        on episodes.first_job_run_id = first_runs.job_run_id
+        on findings.first_job_run_id = first_runs.job_run_id
     inner join job_runs as last_runs
-        on episodes.last_job_run_id = last_runs.job_run_id
+        on findings.last_job_run_id = last_runs.job_run_id
+    left join job_runs as last_good_runs
+        on findings.last_good_job_run_id = last_good_runs.job_run_id
     left join blamed_steps
-        on episodes.episode_id = blamed_steps.episode_id
+        on findings.finding_id = blamed_steps.finding_id
 
 ),
 
@@ -101,15 +112,22 @@ described as (
 
     select
         *,
-        -- critical when the episode sits beyond the band by more than the band's own width
         case
+            when kind = 'default_branch_broken' then 'critical'
+            when kind = 'flaky_job' then 'warning'
+            -- critical when the episode sits beyond the band by more than the band's own width
             when observed_value - expected_value >= 2 * (expected_upper - expected_value)
                 then 'critical'
             else 'warning'
         end as severity,
-        case kind
-            when 'duration_regression' then 'seconds'
-            else 'failures_per_{{ var("apoa_failure_window_runs", 10) }}_runs'
+        case family
+            when 'failure' then
+                case kind
+                    when 'default_branch_broken' then 'consecutive_failed_runs'
+                    when 'flaky_job' then 'flaky_runs_per_{{ flaky_window }}_runs'
+                    else 'failures_per_{{ failure_window }}_runs'
+                end
+            else 'seconds'
         end as unit,
         concat(
             coalesce(workflow_name, '?'), ' / ', coalesce(job_name, '?'), ' on ',
@@ -128,10 +146,12 @@ described as (
         ) as since,
         {{ format_duration('observed_value') }} as observed_duration_text,
         {{ format_duration('expected_value') }} as expected_duration_text,
-        {{ format_decimal('observed_value / expected_value') }} as ratio_text,
-        cast(cast(peak_observed_value as {{ dbt.type_bigint() }}) as {{ text }}) as peak_failures_text,
-        cast(cast(expected_lower as {{ dbt.type_bigint() }}) as {{ text }}) as usual_failures_low_text,
-        cast(cast(ceil(expected_value) as {{ dbt.type_bigint() }}) as {{ text }}) as usual_failures_high_text
+        {{ format_decimal('observed_value / nullif(expected_value, 0)') }} as ratio_text,
+        cast(cast(peak_observed_value as {{ dbt.type_bigint() }}) as {{ text }}) as peak_text,
+        cast(cast(expected_lower as {{ dbt.type_bigint() }}) as {{ text }}) as usual_low_text,
+        cast(cast(ceil(expected_value) as {{ dbt.type_bigint() }}) as {{ text }}) as usual_high_text,
+        cast(cast(floor(expected_upper) as {{ dbt.type_bigint() }}) as {{ text }}) as usual_upper_text,
+        substr(cast(started_at as {{ text }}), 1, 16) as started_text
     from joined
 
 ),
@@ -140,21 +160,37 @@ summarized as (
 
     select
         *,
-        concat(
-            subject, ' takes ', observed_duration_text, ', ', ratio_text, 'x its usual ',
-            expected_duration_text, ', ', since
-        ) as duration_summary,
-        concat(
-            subject, ' failed ', peak_failures_text,
-            ' of {{ var("apoa_failure_window_runs", 10) }} consecutive runs, usually ',
-            usual_failures_low_text,
-            case
-                when usual_failures_high_text != usual_failures_low_text
-                    then concat('-', usual_failures_high_text)
-                else ''
-            end,
-            ', ', since
-        ) as failure_summary
+        case kind
+            when 'duration_regression'
+                then concat(
+                    subject, ' takes ', observed_duration_text, ', ', coalesce(ratio_text, '?'),
+                    'x its usual ', expected_duration_text, ', ', since
+                )
+            when 'queue_spike'
+                then concat(
+                    'jobs on runners ', coalesce(runner_label, '?'), ' waited ',
+                    observed_duration_text, ' for a runner, ', coalesce(ratio_text, '?'),
+                    'x the usual ', expected_duration_text, ', since ', started_text, ' UTC'
+                )
+            when 'default_branch_broken'
+                then concat(
+                    subject,
+                    case when status = 'open' then ' is broken: ' else ' was broken: ' end,
+                    peak_text, ' runs in a row failed on every attempt, ', since
+                )
+            when 'flaky_job'
+                then concat(
+                    subject, ' is flaky: ', peak_text, ' of {{ flaky_window }} consecutive runs ',
+                    'failed and then passed on the same commit (acceptable: ', usual_upper_text,
+                    '), ', since
+                )
+            else concat(
+                subject, ' failed ', peak_text, ' of {{ failure_window }} consecutive runs, usually ',
+                usual_low_text,
+                case when usual_high_text != usual_low_text then concat('-', usual_high_text) else '' end,
+                ', ', since
+            )
+        end as summary
     from described
 
 ),
@@ -166,42 +202,57 @@ final as (
         cast(kind as {{ text }}) as kind,
         cast(severity as {{ text }}) as severity,
         cast(status as {{ text }}) as status,
-        cast(1 as {{ dbt.type_bigint() }}) as revision,
+        cast(revision as {{ dbt.type_bigint() }}) as revision,
         cast(repository as {{ text }}) as repository,
         cast(workflow_name as {{ text }}) as workflow_name,
         cast(job_name as {{ text }}) as job_name,
         cast(branch as {{ text }}) as branch,
         cast(is_default_branch as {{ dbt.type_boolean() }}) as is_default_branch,
         cast(
-            concat(
-                coalesce(repository, '?'), ' / ', coalesce(workflow_name, '?'), ' / ',
-                coalesce(job_name, '?')
-            ) as {{ text }}
+            case
+                when kind = 'queue_spike' then concat('runners ', coalesce(runner_label, '?'))
+                else concat(
+                    coalesce(repository, '?'), ' / ', coalesce(workflow_name, '?'), ' / ',
+                    coalesce(job_name, '?')
+                )
+            end as {{ text }}
         ) as entity,
         cast(job_key as {{ text }}) as job_key,
+        cast(runner_label as {{ text }}) as runner_label,
+        cast(series_key as {{ text }}) as series_key,
         cast(first_job_run_id as {{ dbt.type_bigint() }}) as first_job_run_id,
         cast(first_run_id as {{ dbt.type_bigint() }}) as first_run_id,
         cast(first_run_number as {{ dbt.type_bigint() }}) as first_run_number,
         cast(first_run_url as {{ text }}) as first_run_url,
+        cast(last_job_run_id as {{ dbt.type_bigint() }}) as last_job_run_id,
+        cast(last_run_id as {{ dbt.type_bigint() }}) as last_run_id,
+        cast(last_run_number as {{ dbt.type_bigint() }}) as last_run_number,
         cast(last_run_url as {{ text }}) as last_run_url,
         cast(first_head_sha as {{ text }}) as first_head_sha,
         cast(last_head_sha as {{ text }}) as last_head_sha,
+        cast(last_good_head_sha as {{ text }}) as last_good_head_sha,
+        cast(last_good_run_url as {{ text }}) as last_good_run_url,
         cast(started_at as {{ dbt.type_timestamp() }}) as started_at,
         cast(
-            case when status = 'resolved' then last_anomaly_at end as {{ dbt.type_timestamp() }}
+            case when status = 'resolved' then last_scored_at end as {{ dbt.type_timestamp() }}
         ) as ended_at,
         cast(detected_at as {{ dbt.type_timestamp() }}) as detected_at,
+        cast(resolution as {{ text }}) as resolution,
         cast(anomalous_runs as {{ dbt.type_bigint() }}) as anomalous_runs,
+        cast(episode_runs as {{ dbt.type_bigint() }}) as episode_runs,
         cast(observed_value as {{ type_double() }}) as observed_value,
+        cast(peak_observed_value as {{ type_double() }}) as peak_observed_value,
         cast(expected_value as {{ type_double() }}) as expected_value,
         cast(expected_lower as {{ type_double() }}) as expected_lower,
         cast(expected_upper as {{ type_double() }}) as expected_upper,
+        cast(baseline_runs as {{ dbt.type_bigint() }}) as baseline_runs,
         cast(unit as {{ text }}) as unit,
         cast(step_name as {{ text }}) as step_name,
-        cast(
-            case kind when 'duration_regression' then duration_summary else failure_summary end
-            as {{ text }}
-        ) as summary,
+        cast(step_growth_seconds as {{ type_double() }}) as step_growth_seconds,
+        cast(step_observed_seconds as {{ type_double() }}) as step_observed_seconds,
+        cast(step_baseline_seconds as {{ type_double() }}) as step_baseline_seconds,
+        cast(null as {{ text }}) as failure_signature,
+        cast(summary as {{ text }}) as summary,
         cast(scorer as {{ text }}) as scorer,
         cast(scorer_version as {{ text }}) as scorer_version
     from summarized

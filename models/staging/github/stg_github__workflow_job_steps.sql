@@ -1,11 +1,35 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='job_step_id',
+        incremental_strategy=apoa_incremental_strategy(),
+        on_schema_change='fail',
+        cluster_by=apoa_cluster_by(['job_id']),
+    )
+}}
+
+{%- set step_paths = {
+    'number': '$.number',
+    'name': '$.name',
+    'status': '$.status',
+    'conclusion': '$.conclusion',
+    'started_at': '$.started_at',
+    'completed_at': '$.completed_at',
+} -%}
+
 with
 
+-- jobs whose latest state changed since the last build (all of them on a full build)
 workflow_jobs as (
 
     select
         job_id,
-        steps
+        delivery_id,
+        steps,
+        last_load_seq,
+        last_ingested_at
     from {{ ref('stg_github__workflow_jobs') }}
+    {{ apoa_new_rows('last_load_seq', 'last_load_seq', 'last_ingested_at', 'last_ingested_at') }}
 
 ),
 
@@ -13,7 +37,10 @@ unnested as (
 
     select
         workflow_jobs.job_id,
-        step
+        workflow_jobs.delivery_id,
+        workflow_jobs.last_load_seq,
+        workflow_jobs.last_ingested_at,
+        {{ json_extract_paths('step', step_paths) }} as step_fields
     from workflow_jobs
     {{ json_array_elements('workflow_jobs.steps', 'step') }}
 
@@ -23,12 +50,16 @@ renamed as (
 
     select
         job_id,
-        {{ dbt.safe_cast(json_text('step', '$.number'), dbt.type_bigint()) }} as step_number,
-        {{ json_text('step', '$.name') }} as step_name,
-        {{ json_text('step', '$.status') }} as status,
-        {{ json_text('step', '$.conclusion') }} as conclusion,
-        {{ iso_timestamp(json_text('step', '$.started_at')) }} as started_at,
-        {{ iso_timestamp(json_text('step', '$.completed_at')) }} as completed_at
+        delivery_id,
+        last_load_seq,
+        last_ingested_at,
+        {{ dbt.safe_cast(json_path_text('step_fields', step_paths, 'number'), dbt.type_bigint()) }}
+            as step_number,
+        {{ json_path_text('step_fields', step_paths, 'name') }} as step_name,
+        {{ json_path_text('step_fields', step_paths, 'status') }} as status,
+        {{ json_path_text('step_fields', step_paths, 'conclusion') }} as conclusion,
+        {{ iso_timestamp(json_path_text('step_fields', step_paths, 'started_at')) }} as started_at,
+        {{ iso_timestamp(json_path_text('step_fields', step_paths, 'completed_at')) }} as completed_at
     from unnested
 
 ),
@@ -48,8 +79,12 @@ timed as (
         conclusion,
         started_at,
         completed_at,
-        {{ seconds_between('started_at', 'completed_at') }} as step_seconds
+        {{ seconds_between('started_at', 'completed_at') }} as step_seconds,
+        delivery_id,
+        last_load_seq,
+        last_ingested_at
     from renamed
+    where step_number is not null
 
 )
 

@@ -4,36 +4,26 @@
         unique_key='job_id',
         incremental_strategy=apoa_incremental_strategy(),
         on_schema_change='fail',
+        cluster_by=apoa_cluster_by(['job_id']),
     )
 }}
+
+{%- set state_columns = [
+    'delivery_id', 'load_seq', 'ingested_at', 'is_backfill', 'job_id', 'run_id', 'run_attempt',
+    'repository', 'default_branch', 'workflow_name', 'job_name', 'head_branch', 'head_sha',
+    'status', 'conclusion', 'created_at', 'started_at', 'completed_at', 'runner_id',
+    'runner_name', 'runner_group_id', 'runner_group_name', 'runner_labels', 'steps',
+    'html_url', 'status_rank',
+] -%}
 
 with
 
 new_deliveries as (
 
     select
-        delivery_id,
-        load_seq,
-        job_id,
-        run_id,
-        run_attempt,
-        repository,
-        default_branch,
-        workflow_name,
-        job_name,
-        head_branch,
-        head_sha,
-        status,
-        conclusion,
-        created_at,
-        started_at,
-        completed_at,
-        runner_name,
-        runner_group_name,
-        runner_labels,
-        steps,
-        html_url,
-        status_rank,
+        {% for column in state_columns -%}
+            {{ column }},
+        {% endfor -%}
         1 as delivery_count,
         load_seq as last_load_seq,
         ingested_at as last_ingested_at
@@ -48,28 +38,9 @@ new_deliveries as (
     current_states as (
 
         select
-            delivery_id,
-            load_seq,
-            job_id,
-            run_id,
-            run_attempt,
-            repository,
-            default_branch,
-            workflow_name,
-            job_name,
-            head_branch,
-            head_sha,
-            status,
-            conclusion,
-            created_at,
-            started_at,
-            completed_at,
-            runner_name,
-            runner_group_name,
-            runner_labels,
-            steps,
-            html_url,
-            status_rank,
+            {% for column in state_columns -%}
+                {{ column }},
+            {% endfor -%}
             delivery_count,
             last_load_seq,
             last_ingested_at
@@ -94,11 +65,13 @@ ranked as (
 
     select
         *,
-        -- precedence, then GitHub's own clock, then load order: never arrival order alone
+        -- precedence, then a webhook over a backfilled copy of the same state, then GitHub's
+        -- own clock, then load order: never arrival order alone
         row_number() over (
             partition by job_id
             order by
                 status_rank desc,
+                case when is_backfill then 1 else 0 end asc,
                 completed_at desc nulls last,
                 started_at desc nulls last,
                 load_seq desc
@@ -113,28 +86,9 @@ ranked as (
 latest_states as (
 
     select
-        delivery_id,
-        load_seq,
-        job_id,
-        run_id,
-        run_attempt,
-        repository,
-        default_branch,
-        workflow_name,
-        job_name,
-        head_branch,
-        head_sha,
-        status,
-        conclusion,
-        created_at,
-        started_at,
-        completed_at,
-        runner_name,
-        runner_group_name,
-        runner_labels,
-        steps,
-        html_url,
-        status_rank,
+        {% for column in state_columns -%}
+            {{ column }},
+        {% endfor -%}
         job_delivery_count as delivery_count,
         job_last_load_seq as last_load_seq,
         job_last_ingested_at as last_ingested_at

@@ -4,8 +4,18 @@
         unique_key='run_attempt_id',
         incremental_strategy=apoa_incremental_strategy(),
         on_schema_change='fail',
+        cluster_by=apoa_cluster_by(['run_id']),
     )
 }}
+
+{%- set state_columns = [
+    'delivery_id', 'load_seq', 'ingested_at', 'is_backfill', 'run_id', 'run_attempt',
+    'run_number', 'workflow_id', 'workflow_name', 'workflow_path', 'display_title', 'event',
+    'status', 'conclusion', 'head_branch', 'head_sha', 'head_repository', 'actor_login',
+    'triggering_actor_login', 'repository', 'repository_id', 'default_branch', 'created_at',
+    'run_started_at', 'updated_at', 'html_url', 'check_suite_id', 'pull_requests',
+    'pull_request_count', 'first_pull_request_number', 'status_rank',
+] -%}
 
 with
 
@@ -17,29 +27,9 @@ new_deliveries as (
             "'-'",
             dbt.safe_cast('run_attempt', dbt.type_string()),
         ]) }} as run_attempt_id,
-        delivery_id,
-        load_seq,
-        run_id,
-        run_attempt,
-        run_number,
-        workflow_id,
-        workflow_name,
-        workflow_path,
-        event,
-        status,
-        conclusion,
-        head_branch,
-        head_sha,
-        actor_login,
-        triggering_actor_login,
-        repository,
-        default_branch,
-        created_at,
-        run_started_at,
-        updated_at,
-        html_url,
-        pull_request_count,
-        status_rank,
+        {% for column in state_columns -%}
+            {{ column }},
+        {% endfor -%}
         1 as delivery_count,
         load_seq as last_load_seq,
         ingested_at as last_ingested_at
@@ -55,29 +45,9 @@ new_deliveries as (
 
         select
             run_attempt_id,
-            delivery_id,
-            load_seq,
-            run_id,
-            run_attempt,
-            run_number,
-            workflow_id,
-            workflow_name,
-            workflow_path,
-            event,
-            status,
-            conclusion,
-            head_branch,
-            head_sha,
-            actor_login,
-            triggering_actor_login,
-            repository,
-            default_branch,
-            created_at,
-            run_started_at,
-            updated_at,
-            html_url,
-            pull_request_count,
-            status_rank,
+            {% for column in state_columns -%}
+                {{ column }},
+            {% endfor -%}
             delivery_count,
             last_load_seq,
             last_ingested_at
@@ -102,11 +72,13 @@ ranked as (
 
     select
         *,
-        -- precedence, then GitHub's own clock, then load order: never arrival order alone
+        -- precedence, then a webhook over a backfilled copy of the same state, then GitHub's
+        -- own clock, then load order: never arrival order alone
         row_number() over (
             partition by run_attempt_id
             order by
                 status_rank desc,
+                case when is_backfill then 1 else 0 end asc,
                 updated_at desc nulls last,
                 load_seq desc
         ) as state_rank,
@@ -121,29 +93,9 @@ latest_states as (
 
     select
         run_attempt_id,
-        delivery_id,
-        load_seq,
-        run_id,
-        run_attempt,
-        run_number,
-        workflow_id,
-        workflow_name,
-        workflow_path,
-        event,
-        status,
-        conclusion,
-        head_branch,
-        head_sha,
-        actor_login,
-        triggering_actor_login,
-        repository,
-        default_branch,
-        created_at,
-        run_started_at,
-        updated_at,
-        html_url,
-        pull_request_count,
-        status_rank,
+        {% for column in state_columns -%}
+            {{ column }},
+        {% endfor -%}
         run_delivery_count as delivery_count,
         run_last_load_seq as last_load_seq,
         run_last_ingested_at as last_ingested_at

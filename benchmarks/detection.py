@@ -1,0 +1,348 @@
+"""Detection benchmark: the anomaly engine against labeled histories, robust vs naive z-score.
+
+For every seed, generates a labeled history (apoa/labeled.py: sustained regressions of
++30/+60/+150%, queue spikes of 5x/20x, failure rates rising to 20%/60%, flaky jobs at
+10%/35%, broken default branches, and hard negatives), lands it in a fresh DuckDB warehouse
+as raw webhook rows, runs the real dbt project once with `apoa_scorer: robust` and once with
+`apoa_scorer: zscore`, and scores fct_findings per episode:
+
+- a finding of the right kind on the right entity whose first run lies within 10 runs after
+  the labeled start (or 3 before) counts once; it may come from either branch class of the
+  job (a regression slows feature branches too): a second such finding from the other branch
+  class is counted as a duplicate, not as false;
+- any other finding is false; findings on hard-negative entities are listed apart (one
+  episode of at most 5 runs is tolerated on the reverted regression).
+
+Tuning was done on seeds 1, 2 and 3 only. The default seeds (101 102 103) were not looked at
+while tuning: report those.
+
+    .venv/bin/python -m benchmarks.detection                  # seeds 101 102 103
+    .venv/bin/python -m benchmarks.detection --seeds 1 2 3    # the tuning seeds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from apoa.labeled import LabeledEpisode, LabeledHistory, generate_labeled_history
+from ingest.raw_tables import duckdb_ddl
+
+ROOT = Path(__file__).resolve().parent.parent
+EVALUATION_SEEDS = (101, 102, 103)
+BEFORE, AFTER = 3, 10  # runs around the labeled start a finding's first run may lie in
+SCORERS = ("robust", "zscore")
+NUMERIC_KINDS = ("duration_regression", "queue_spike")
+
+
+def land(db_path: Path, history: LabeledHistory) -> None:
+    """Write the deliveries into raw.raw_github_events the way the ingest writer does."""
+    staging = db_path.parent / "incoming.jsonl"
+    with staging.open("w", encoding="utf-8") as out:
+        for seq, message in enumerate(history.messages, start=1):
+            row = {
+                "message_id": f"labeled-{history.seed}-{seq}",
+                "load_seq": seq,
+                "publish_time": "2026-06-01T00:00:00",
+                "ingested_at": "2026-06-01T00:00:00",
+                "subscription": "projects/apoa-bench/subscriptions/github-events-push",
+                "attributes": json.dumps(message.attributes),
+                "payload": json.dumps(message.data),
+            }
+            out.write(json.dumps(row) + "\n")
+    with duckdb.connect(str(db_path)) as con:
+        for statement in duckdb_ddl():
+            con.execute(statement)
+        con.execute(
+            "insert into raw.raw_github_events select * from read_json(?, "
+            "format = 'newline_delimited', columns = {message_id: 'varchar', "
+            "load_seq: 'bigint', publish_time: 'timestamp', ingested_at: 'timestamp', "
+            "subscription: 'varchar', attributes: 'varchar', payload: 'varchar'})",
+            [str(staging)],
+        )
+    staging.unlink()
+
+
+def run_dbt(home: Path, scorer: str, extra_vars: dict[str, Any]) -> float:
+    from dbt.cli.main import dbtRunner
+
+    os.environ["APOA_HOME"] = str(home)
+    os.environ["NO_GCE_CHECK"] = "true"
+    started = time.monotonic()
+    outcome = dbtRunner().invoke(
+        [
+            "run",
+            "--quiet",
+            "--select",
+            "+fct_findings",
+            "--vars",
+            json.dumps({"apoa_scorer": scorer, **extra_vars}),
+            "--project-dir",
+            str(ROOT),
+            "--profiles-dir",
+            str(ROOT / "dbt_project"),
+            "--target-path",
+            str(home / "target"),
+            "--log-path",
+            str(home / "logs"),
+        ]
+    )
+    if not outcome.success:
+        failed = [
+            f"{result.node.unique_id}: {result.message}"
+            for result in getattr(outcome.result, "results", None) or []
+            if str(result.status) in ("error", "fail", "runtime error")
+        ]
+        raise RuntimeError(f"dbt run failed ({scorer}): {failed or outcome.exception}")
+    return time.monotonic() - started
+
+
+def read_findings(db_path: Path) -> list[dict[str, Any]]:
+    # dbt ran in this process and may still hold the file: open it with the same settings
+    with duckdb.connect(str(db_path)) as con:
+        cursor = con.execute("select * from main.fct_findings order by detected_at, finding_id")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Match:
+    episode: LabeledEpisode
+    finding: dict[str, Any] | None = None
+    delay_runs: int | None = None
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    matches: dict[str, list[Match]] = field(default_factory=dict)  # scorer -> per episode
+    false: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    duplicates: dict[str, int] = field(default_factory=dict)
+    negatives: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    tolerated: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    findings: dict[str, int] = field(default_factory=dict)
+
+
+def finding_entity(finding: dict[str, Any]) -> str:
+    if finding["kind"] == "queue_spike":
+        return f"runner {finding['runner_label']}"
+    return f"{finding['repository']} / {finding['workflow_name']} / {finding['job_name']}"
+
+
+def _series_times(history: LabeledHistory) -> dict[tuple, list[float]]:
+    """(entity, branch class or None) -> created time of each run's first attempt, by position."""
+    firsts: dict[tuple, dict[int, float]] = defaultdict(dict)
+    for job_run_id, (entity, default, position) in history.job_positions.items():
+        at = history.created[job_run_id]
+        current = firsts[(entity, default)].get(position)
+        firsts[(entity, default)][position] = at if current is None else min(current, at)
+    for job_run_id, (entity, position) in history.pool_positions.items():
+        firsts[(entity, None)][position] = history.created[job_run_id]
+    return {key: [at for _, at in sorted(times.items())] for key, times in firsts.items()}
+
+
+def score(history: LabeledHistory, scorer: str, findings: list[dict[str, Any]], result) -> None:
+    times = _series_times(history)
+    negatives = {n.entity: n for n in history.negatives}
+    used: set[str] = set()
+    matches = []
+    duplicates = 0
+    for episode in history.episodes:
+        series = times[(episode.entity, episode.is_default_branch)]
+        start = episode.start_position
+        low = series[max(0, start - 1 - BEFORE)]
+        high = series[min(len(series) - 1, start - 1 + AFTER)]
+        candidates = [
+            f
+            for f in findings
+            if f["kind"] == episode.kind
+            and finding_entity(f) == episode.entity
+            and f["finding_id"] not in used
+            and low <= _created(history, f) <= high
+        ]
+        match = Match(episode)
+        if candidates:
+            first = min(candidates, key=lambda f: f["detected_at"])
+            match.finding = first
+            detected = first["detected_at"].timestamp()
+            match.delay_runs = sum(1 for at in series[start - 1 :] if at <= detected) - 1
+            used.add(first["finding_id"])
+            for other in candidates:
+                if other is not first and other["is_default_branch"] != first["is_default_branch"]:
+                    used.add(other["finding_id"])
+                    duplicates += 1
+        matches.append(match)
+    false, on_negatives, tolerated = [], defaultdict(list), 0
+    budget = {entity: n.tolerated_episodes for entity, n in negatives.items()}
+    for finding in findings:
+        if finding["finding_id"] in used:
+            continue
+        entity = finding_entity(finding)
+        negative = negatives.get(entity)
+        if negative is not None:
+            short = (finding["episode_runs"] or 0) <= negative.tolerated_runs
+            if budget[entity] > 0 and short and finding["kind"] == "duration_regression":
+                budget[entity] -= 1
+                tolerated += 1
+                continue
+            on_negatives[negative.scenario].append(finding)
+        false.append(finding)
+    result.matches[scorer] = matches
+    result.false[scorer] = false
+    result.duplicates[scorer] = duplicates
+    result.negatives[scorer] = dict(on_negatives)
+    result.tolerated[scorer] = tolerated
+    result.findings[scorer] = len(findings)
+
+
+def _created(history: LabeledHistory, finding: dict[str, Any]) -> float:
+    return history.created.get(finding["first_job_run_id"], 0.0)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _ratio(numerator: int, denominator: int) -> str:
+    return f"{numerator / denominator:.2f}" if denominator else "  - "
+
+
+def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> str:
+    lines = []
+    seeds = " ".join(str(r.seed) for r in results)
+    lines.append(f"Detection benchmark, seeds {seeds} ({len(results)} labeled histories)")
+    lines.append("")
+    lines.append("Recall per scenario (a finding of the right kind, entity and start):")
+    header = f"{'scenario':<26} {'kind':<22} {'episodes':>8}"
+    for scorer in SCORERS:
+        header += f" {scorer + ' found':>13} {'recall':>6}"
+    header += f" {'median delay':>13}"
+    lines.append(header)
+    scenarios: dict[str, dict[str, list[Match]]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        for scorer, matches in result.matches.items():
+            for match in matches:
+                scenarios[match.episode.scenario][scorer].append(match)
+    for scenario, by_scorer in scenarios.items():
+        robust = by_scorer["robust"]
+        kind = robust[0].episode.kind
+        row = f"{scenario:<26} {kind:<22} {len(robust):>8}"
+        for scorer in SCORERS:
+            matches = by_scorer[scorer]
+            found = sum(1 for m in matches if m.finding)
+            numeric = kind in NUMERIC_KINDS or scorer == "robust"
+            row += f" {found if numeric else '':>13} {_ratio(found, len(matches)) if numeric else '':>6}"
+        delays = [m.delay_runs for m in robust if m.delay_runs is not None]
+        row += f" {f'{statistics.median(delays):.0f} runs' if delays else '-':>13}"
+        lines.append(row)
+    lines.append("")
+    lines.append("Precision per kind (true = matched to a labeled episode; a second finding of the")
+    lines.append("same episode on the job's other branch class is a duplicate, counted apart):")
+    header = f"{'kind':<22}"
+    for scorer in SCORERS:
+        header += f" | {scorer:>6} findings  true  false  precision"
+    lines.append(header)
+    kinds = sorted({m.episode.kind for r in results for m in r.matches["robust"]})
+    for kind in kinds:
+        row = f"{kind:<22}"
+        for scorer in SCORERS:
+            true = sum(
+                1 for r in results for m in r.matches[scorer] if m.finding and m.episode.kind == kind
+            )
+            false = sum(1 for r in results for f in r.false[scorer] if f["kind"] == kind)
+            total = true + false
+            if scorer == "zscore" and kind not in NUMERIC_KINDS:
+                row += f" | {'(shared rule or robust only)':>37}"
+                continue
+            row += f" | {total:>15} {true:>5} {false:>6} {_ratio(true, total):>10}"
+        lines.append(row)
+    for scorer in SCORERS:
+        dups = sum(r.duplicates[scorer] for r in results)
+        lines.append(f"  duplicates across branch classes ({scorer}): {dups}")
+    lines.append("")
+    lines.append("Hard negatives (findings on their entities; none allowed but one short episode")
+    lines.append("on a reverted regression):")
+    lines.append(f"{'scenario':<34} {'entities':>8} {'robust':>7} {'zscore':>7}")
+    counts: dict[str, int] = defaultdict(int)
+    for history in histories.values():
+        for negative in history.negatives:
+            counts[negative.scenario] += 1
+    for scenario, entities in counts.items():
+        row = f"{scenario:<34} {entities:>8}"
+        for scorer in SCORERS:
+            found = sum(len(r.negatives[scorer].get(scenario, [])) for r in results)
+            row += f" {found:>7}"
+        lines.append(row)
+    for scorer in SCORERS:
+        tolerated = sum(r.tolerated[scorer] for r in results)
+        lines.append(f"  tolerated short episodes on reverted regressions ({scorer}): {tolerated}")
+    lines.append("")
+    lines.append("False findings by kind and entity type:")
+    for scorer in SCORERS:
+        by_kind: dict[str, int] = defaultdict(int)
+        for r in results:
+            for f in r.false[scorer]:
+                by_kind[f["kind"]] += 1
+        text = ", ".join(f"{kind} {count}" for kind, count in sorted(by_kind.items())) or "none"
+        lines.append(f"  {scorer}: {text}")
+    lines.append("")
+    seconds = {s: sum(r.seconds.get(s, 0.0) for r in results) for s in SCORERS}
+    lines.append(
+        "dbt run time: " + ", ".join(f"{s} {seconds[s]:.0f}s" for s in SCORERS) + " (all seeds)"
+    )
+    return "\n".join(lines)
+
+
+def run_seed(seed: int, extra_vars: dict[str, Any], keep: Path | None) -> tuple[Any, Any]:
+    history = generate_labeled_history(seed)
+    with tempfile.TemporaryDirectory(prefix=f"apoa-detection-{seed}-") as tmp:
+        home = keep / str(seed) if keep else Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
+        db_path = home / "apoa.duckdb"
+        db_path.unlink(missing_ok=True)
+        land(db_path, history)
+        result = SeedResult(seed)
+        for scorer in SCORERS:
+            result.seconds[scorer] = run_dbt(home, scorer, extra_vars)
+            score(history, scorer, read_findings(db_path), result)
+    return history, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.detection", description=__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(EVALUATION_SEEDS))
+    parser.add_argument("--vars", default="{}", help="extra dbt vars as JSON (for ablations)")
+    parser.add_argument("--keep", type=Path, help="keep each seed's warehouse under this dir")
+    args = parser.parse_args(argv)
+    extra = json.loads(args.vars)
+    started = datetime.now()
+    histories, results = {}, []
+    for seed in args.seeds:
+        history, result = run_seed(seed, extra, args.keep)
+        histories[seed] = history
+        results.append(result)
+        print(f"seed {seed}: done", file=sys.stderr, flush=True)
+    print(report(results, histories))
+    if extra:
+        print(f"extra vars: {json.dumps(extra)}")
+    print(f"wall time: {(datetime.now() - started).total_seconds():.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

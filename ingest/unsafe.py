@@ -1,0 +1,19 @@
+"""Switches that each disable one delivery guarantee.
+
+They exist so that the fault tests can prove they would catch the failure they
+guard against: tests/test_faults.py runs each fault test once more with its switch
+on and expects it to fail. Never set them anywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Answer 204 when storage failed: Pub/Sub stops redelivering and the message is lost.
+ACK_ON_STORAGE_ERROR = "APOA_UNSAFE_ACK_ON_STORAGE_ERROR"
+# Answer before the commit (rows buffered in memory): a crash loses what was buffered.
+ACK_BEFORE_COMMIT = "APOA_UNSAFE_ACK_BEFORE_COMMIT"
+
+
+def enabled(switch: str) -> bool:
+    return os.environ.get(switch) == "1"

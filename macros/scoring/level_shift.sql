@@ -1,0 +1,633 @@
+{#-
+    The `robust` scorer for numeric series (durations, queue times): a level-shift detector.
+
+    Input `relation` (int_duration_series, int_queue_series): series_key, job_run_id,
+    series_position, observed_value, log_value (ln of the value plus `log_offset`),
+    season_bucket, scored_at, known_at. Output: CTEs ending in `scores`, the columns of
+    ml_job_run_scores (see macros/scoring/_scoring__macros.yml).
+
+    1. Baseline of a point: median and MAD of log_value over the W points before it (never
+       the point itself), spread = max(1.4826 MAD, floor). Seasonality: each point's offset
+       is the shrunk median residual of earlier points in its hour-of-week block; the
+       deseasonalized baseline is used where its spread is smaller by `season_min_gain`.
+    2. A level shift starts at point c when c itself and the median of the k points
+       c .. c+k-1 are above the shift threshold: center + max(shift_sigmas * the standard
+       error of that median against the baseline's, 1.2533 * spread * sqrt(1/k + 1/n), a
+       relative floor, an absolute floor). A lone slow run, or two, move that median by nothing.
+    3. The episode runs from c, judged against the baseline frozen at c, until the level
+       returns (the k-point median at or below halfway between the old center and the
+       threshold: "fixed", ending at the last point above that) or it has held for `accept_after_runs` points ("accepted": the new
+       level becomes the baseline from there on).
+    4. Second pass: baselines exclude the points of first-pass episodes (past incidents do not
+       widen thresholds) and restart at accepted shifts; shifts and episodes are found again
+       on them. Those are the ones reported, and the point bands come from them.
+-#}
+{% macro robust_level_shift_ctes(kind, relation, prefix, log_offset=0) -%}
+    {%- set p = {
+        'w': var('apoa_' ~ prefix ~ '_window_runs'),
+        'min_history': var('apoa_' ~ prefix ~ '_min_history'),
+        'k': var('apoa_' ~ prefix ~ '_persistence_runs'),
+        'shift_sigmas': var('apoa_' ~ prefix ~ '_shift_sigmas'),
+        'width': var('apoa_' ~ prefix ~ '_band_width'),
+        'min_spread': var('apoa_' ~ prefix ~ '_min_spread'),
+        'min_ratio': var('apoa_' ~ prefix ~ '_min_ratio'),
+        'min_excess': var('apoa_' ~ prefix ~ '_min_excess_seconds'),
+        'accept': var('apoa_' ~ prefix ~ '_accept_after_runs'),
+        'seasonal': var('apoa_' ~ prefix ~ '_seasonality'),
+        'log_offset': log_offset,
+    } -%}
+    {%- set reach = p.w + 2 * p.accept + p.k -%}
+
+    points as (
+
+        select
+            series_key,
+            job_run_id,
+            series_position,
+            observed_value,
+            log_value,
+            season_bucket,
+            scored_at,
+            known_at
+        from {{ relation }}
+
+    ),
+
+    -- each point with the W points before it: the trailing level the residuals are taken from
+    level_pairs as (
+
+        select
+            scored.series_key,
+            scored.series_position,
+            history.log_value
+        from points as scored
+        inner join points as history
+            on
+                scored.series_key = history.series_key
+                and history.series_position < scored.series_position
+                and history.series_position >= scored.series_position - {{ p.w }}
+
+    ),
+
+    levels as (
+
+        select
+            series_key,
+            series_position,
+            count(*) as level_runs,
+            {{ median('log_value') }} as level
+        from level_pairs
+        group by series_key, series_position
+
+    ),
+
+    residuals as (
+
+        select
+            points.*,
+            case
+                when levels.level_runs >= {{ p.min_history }} then points.log_value - levels.level
+            end as residual,
+            row_number() over (
+                partition by points.series_key, points.season_bucket
+                order by points.series_position
+            ) as bucket_position
+        from points
+        left join levels
+            on
+                points.series_key = levels.series_key
+                and points.series_position = levels.series_position
+
+    ),
+
+    -- seasonality: the earlier points of the same hour-of-week block, and how far they sat
+    -- from their trailing level
+    season_pairs as (
+
+        select
+            scored.series_key,
+            scored.series_position,
+            history.residual
+        from residuals as scored
+        inner join residuals as history
+            on
+                scored.series_key = history.series_key
+                and scored.season_bucket = history.season_bucket
+                and history.bucket_position < scored.bucket_position
+                and history.bucket_position >= scored.bucket_position - {{ var('apoa_season_window_runs') }}
+        where history.residual is not null
+
+    ),
+
+    season_offsets as (
+
+        select
+            series_key,
+            series_position,
+            count(*) as season_runs,
+            {{ median('residual') }} as season_median
+        from season_pairs
+        group by series_key, series_position
+
+    ),
+
+    adjusted as (
+
+        select
+            residuals.series_key,
+            residuals.job_run_id,
+            residuals.series_position,
+            residuals.observed_value,
+            residuals.log_value,
+            residuals.scored_at,
+            residuals.known_at,
+            {% if p.seasonal -%}
+                coalesce(
+                    case
+                        when season_offsets.season_runs >= {{ var('apoa_season_min_runs') }}
+                            then season_offsets.season_median * season_offsets.season_runs
+                            / (season_offsets.season_runs + {{ var('apoa_season_min_runs') }})
+                    end,
+                    0.0
+                )
+            {%- else -%}
+                0.0
+            {%- endif %} as season_offset
+        from residuals
+        left join season_offsets
+            on
+                residuals.series_key = season_offsets.series_key
+                and residuals.series_position = season_offsets.series_position
+
+    ),
+
+    -- the k points from each point on: does a new level hold?
+    forward_pairs as (
+
+        select
+            scored.series_key,
+            scored.series_position as scored_position,
+            later.series_position,
+            later.log_value,
+            later.log_value - later.season_offset as adjusted_value,
+            later.known_at
+        from adjusted as scored
+        inner join adjusted as later
+            on
+                scored.series_key = later.series_key
+                and later.series_position >= scored.series_position
+                and later.series_position < scored.series_position + {{ p.k }}
+
+    ),
+
+    forward_levels as (
+
+        select
+            series_key,
+            scored_position as series_position,
+            count(*) as forward_runs,
+            {{ median('log_value') }} as raw_forward_level,
+            {{ median('adjusted_value') }} as adjusted_forward_level,
+            -- the first three: a new level starts with a majority, not with one noisy run
+            {{ median('case when series_position < scored_position + 3 then log_value end') }}
+                as raw_onset_level,
+            {{ median('case when series_position < scored_position + 3 then adjusted_value end') }}
+                as adjusted_onset_level,
+            max(known_at) as confirmed_at
+        from forward_pairs
+        group by series_key, scored_position
+
+    ),
+
+    series_ends as (
+
+        select
+            series_key,
+            max(series_position) as last_position
+        from points
+        group by series_key
+
+    ),
+
+    -- first pass: plain trailing windows
+    first_pairs as (
+
+        select
+            scored.series_key,
+            scored.series_position,
+            history.log_value,
+            history.log_value - history.season_offset as adjusted_value
+        from adjusted as scored
+        inner join adjusted as history
+            on
+                scored.series_key = history.series_key
+                and history.series_position < scored.series_position
+                and history.series_position >= scored.series_position - {{ p.w }}
+
+    ),
+
+    {{ _level_shift_baseline('first', 'first_pairs', p) }},
+
+    {{ _level_shift_episodes(kind, 'first', p) }},
+
+    -- second pass: a new level accepted at c starts a new segment for the points after it
+    segment_starts as (
+
+        select
+            adjusted.series_key,
+            adjusted.series_position,
+            coalesce(max(first_episodes.start_position), 0) as segment_start
+        from adjusted
+        left join first_episodes
+            on
+                adjusted.series_key = first_episodes.series_key
+                and first_episodes.resolution = 'accepted'
+                and first_episodes.end_position < adjusted.series_position
+        group by adjusted.series_key, adjusted.series_position
+
+    ),
+
+    -- ... and the points of other first-pass episodes (incidents) stay out of every baseline
+    second_candidate_pairs as (
+
+        select
+            scored.series_key,
+            scored.series_position,
+            history.series_position as history_position,
+            history.log_value,
+            history.log_value - history.season_offset as adjusted_value
+        from adjusted as scored
+        inner join segment_starts
+            on
+                scored.series_key = segment_starts.series_key
+                and scored.series_position = segment_starts.series_position
+        inner join adjusted as history
+            on
+                scored.series_key = history.series_key
+                and history.series_position < scored.series_position
+                and history.series_position >= scored.series_position - {{ reach }}
+                and history.series_position >= segment_starts.segment_start
+        left join first_episodes as incidents
+            on
+                history.series_key = incidents.series_key
+                and history.series_position >= incidents.start_position
+                and history.series_position <= incidents.end_position
+                and incidents.start_position != segment_starts.segment_start
+        where incidents.episode_id is null
+
+    ),
+
+    second_pairs as (
+
+        select
+            series_key,
+            series_position,
+            log_value,
+            adjusted_value
+        from (
+            select
+                *,
+                row_number() over (
+                    partition by series_key, series_position
+                    order by history_position desc
+                ) as recency
+            from second_candidate_pairs
+        ) as ranked
+        where recency <= {{ p.w }}
+
+    ),
+
+    {{ _level_shift_baseline('second', 'second_pairs', p) }},
+
+    {{ _level_shift_episodes(kind, 'second', p) }},
+
+    scored_points as (
+
+        select
+            baselines.*,
+            baselines.center + baselines.offset_used as expected_log,
+            second_episodes.episode_id,
+            second_episodes.detected_at as episode_detected_at,
+            case when second_episodes.resolution is null then 'open' else 'resolved' end
+                as episode_status,
+            second_episodes.resolution as episode_resolution
+        from second_baselines as baselines
+        left join second_episodes
+            on
+                baselines.series_key = second_episodes.series_key
+                and baselines.series_position between second_episodes.start_position
+                and second_episodes.end_position
+        where baselines.history_runs >= {{ p.min_history }}
+
+    ),
+
+    banded as (
+
+        select
+            *,
+            greatest(exp(expected_log) - {{ p.log_offset }}, 0.0) as expected_value,
+            greatest(exp(expected_log - {{ p.width }} * spread) - {{ p.log_offset }}, 0.0)
+                as band_lower,
+            exp(expected_log + {{ p.width }} * spread) - {{ p.log_offset }} as band_upper
+        from scored_points
+
+    ),
+
+    bounded as (
+
+        select
+            *,
+            least(band_lower, expected_value) as lower_bound,
+            greatest(
+                band_upper,
+                expected_value * {{ p.min_ratio }},
+                expected_value + {{ p.min_excess }}
+            ) as upper_bound
+        from banded
+
+    ),
+
+    scores as (
+
+        select
+            job_run_id,
+            series_key,
+            series_position,
+            '{{ kind }}' as kind,
+            scored_at,
+            known_at,
+            observed_value,
+            expected_value,
+            lower_bound,
+            upper_bound,
+            observed_value > upper_bound as is_anomaly,
+            greatest(
+                0.0,
+                2.0 * {{ normal_cdf(
+                    p.width ~ ' * (ln(observed_value + ' ~ p.log_offset ~ ') - ln(expected_value + '
+                    ~ p.log_offset ~ ')) / (ln(upper_bound + ' ~ p.log_offset ~ ') - ln(expected_value + '
+                    ~ p.log_offset ~ '))'
+                ) }} - 1.0
+            ) as anomaly_probability,
+            history_runs,
+            episode_id,
+            episode_detected_at,
+            episode_status,
+            episode_resolution
+        from bounded
+
+    )
+{%- endmacro %}
+
+
+{#- Baseline of one pass from its pairs CTE (series_key, series_position, log_value, adjusted_value). -#}
+{% macro _level_shift_baseline(name, pairs, p) -%}
+    {{ name }}_centers as (
+
+        select
+            series_key,
+            series_position,
+            count(*) as history_runs,
+            {{ median('log_value') }} as raw_center,
+            {{ median('adjusted_value') }} as adjusted_center
+        from {{ pairs }}
+        group by series_key, series_position
+
+    ),
+
+    {{ name }}_spreads as (
+
+        select
+            pairs.series_key,
+            pairs.series_position,
+            {{ median('abs(pairs.log_value - centers.raw_center)') }} as raw_mad,
+            {{ median('abs(pairs.adjusted_value - centers.adjusted_center)') }} as adjusted_mad
+        from {{ pairs }} as pairs
+        inner join {{ name }}_centers as centers
+            on
+                pairs.series_key = centers.series_key
+                and pairs.series_position = centers.series_position
+        group by pairs.series_key, pairs.series_position
+
+    ),
+
+    -- the seasonal baseline where it is tighter by the required gain, else the plain one
+    {{ name }}_choices as (
+
+        select
+            centers.series_key,
+            centers.series_position,
+            centers.history_runs,
+            {{ p.seasonal | lower }}
+            and spreads.adjusted_mad < (1.0 - {{ var('apoa_season_min_gain') }}) * spreads.raw_mad
+                as is_seasonal,
+            centers.raw_center,
+            centers.adjusted_center,
+            spreads.raw_mad,
+            spreads.adjusted_mad
+        from {{ name }}_centers as centers
+        inner join {{ name }}_spreads as spreads
+            on
+                centers.series_key = spreads.series_key
+                and centers.series_position = spreads.series_position
+
+    ),
+
+    {{ name }}_baselines as (
+
+        select
+            adjusted.*,
+            choices.history_runs,
+            choices.is_seasonal,
+            case when choices.is_seasonal then choices.adjusted_center else choices.raw_center end
+                as center,
+            greatest(
+                1.4826 * case when choices.is_seasonal then choices.adjusted_mad else choices.raw_mad end,
+                {{ p.min_spread }}
+            ) as spread,
+            case when choices.is_seasonal then adjusted.season_offset else 0.0 end as offset_used,
+            adjusted.log_value
+            - case when choices.is_seasonal then adjusted.season_offset else 0.0 end as level_value
+        from adjusted
+        inner join {{ name }}_choices as choices
+            on
+                adjusted.series_key = choices.series_key
+                and adjusted.series_position = choices.series_position
+
+    )
+{%- endmacro %}
+
+
+{#- Shift starts, their extents and the episodes of one pass (reads <name>_baselines). -#}
+{% macro _level_shift_episodes(kind, name, p) -%}
+    {{ name }}_candidates as (
+
+        select
+            baselines.series_key,
+            baselines.series_position,
+            baselines.job_run_id,
+            baselines.is_seasonal,
+            baselines.center,
+            forward_levels.confirmed_at,
+            baselines.center + greatest(
+                {{ p.shift_sigmas }} * 1.2533 * baselines.spread
+                * sqrt(1.0 / {{ p.k }} + 1.0 / baselines.history_runs),
+                ln(
+                    ({{ p.min_ratio }} * (exp(baselines.center) - {{ p.log_offset }}) + {{ p.log_offset }})
+                    / exp(baselines.center)
+                ),
+                ln(1.0 + {{ p.min_excess }} / exp(baselines.center))
+            ) as shift_threshold,
+            baselines.history_runs >= {{ p.min_history }}
+            and forward_levels.forward_runs = {{ p.k }}
+            and least(
+                baselines.level_value,
+                case
+                    when baselines.is_seasonal then forward_levels.adjusted_forward_level
+                    else forward_levels.raw_forward_level
+                end,
+                case
+                    when baselines.is_seasonal then forward_levels.adjusted_onset_level
+                    else forward_levels.raw_onset_level
+                end
+            ) > baselines.center + greatest(
+                {{ p.shift_sigmas }} * 1.2533 * baselines.spread
+                * sqrt(1.0 / {{ p.k }} + 1.0 / baselines.history_runs),
+                ln(
+                    ({{ p.min_ratio }} * (exp(baselines.center) - {{ p.log_offset }}) + {{ p.log_offset }})
+                    / exp(baselines.center)
+                ),
+                ln(1.0 + {{ p.min_excess }} / exp(baselines.center))
+            ) as is_candidate
+        from {{ name }}_baselines as baselines
+        inner join forward_levels
+            on
+                baselines.series_key = forward_levels.series_key
+                and baselines.series_position = forward_levels.series_position
+
+    ),
+
+    -- a run of consecutive candidates is one shift: its first point is where it starts
+    {{ name }}_starts as (
+
+        select
+            series_key,
+            series_position as start_position,
+            job_run_id as start_job_run_id,
+            is_seasonal,
+            shift_threshold,
+            -- hysteresis: back to normal only below halfway between the old level and the bar
+            (center + shift_threshold) / 2.0 as fix_threshold,
+            confirmed_at
+        from (
+            select
+                *,
+                lag(is_candidate) over (
+                    partition by series_key order by series_position
+                ) as previous_is_candidate
+            from {{ name }}_candidates
+        ) as flagged
+        where is_candidate and not coalesce(previous_is_candidate, false)
+
+    ),
+
+    -- the level is back when the k-point median falls below the fix threshold frozen at the start
+    {{ name }}_fixes as (
+
+        select
+            starts.series_key,
+            starts.start_position,
+            min(later.series_position) as fixed_position
+        from {{ name }}_starts as starts
+        inner join forward_levels as later
+            on
+                starts.series_key = later.series_key
+                and later.series_position > starts.start_position
+                and later.series_position <= starts.start_position + {{ p.accept }}
+                and later.forward_runs = {{ p.k }}
+                and case
+                    when starts.is_seasonal then later.adjusted_forward_level
+                    else later.raw_forward_level
+                end <= starts.fix_threshold
+        group by starts.series_key, starts.start_position
+
+    ),
+
+    {{ name }}_last_elevated as (
+
+        select
+            starts.series_key,
+            starts.start_position,
+            max(elevated.series_position) as last_elevated_position
+        from {{ name }}_starts as starts
+        inner join {{ name }}_fixes as fixes
+            on
+                starts.series_key = fixes.series_key
+                and starts.start_position = fixes.start_position
+        inner join adjusted as elevated
+            on
+                starts.series_key = elevated.series_key
+                and elevated.series_position >= starts.start_position
+                and elevated.series_position < fixes.fixed_position + {{ p.k }}
+                and elevated.log_value
+                - case when starts.is_seasonal then elevated.season_offset else 0.0 end
+                > starts.fix_threshold
+        group by starts.series_key, starts.start_position
+
+    ),
+
+    {{ name }}_extents as (
+
+        select
+            starts.*,
+            case
+                when fixes.fixed_position is not null then 'fixed'
+                when series_ends.last_position >= starts.start_position + {{ p.accept + p.k - 1 }}
+                    then 'accepted'
+            end as resolution,
+            case
+                when fixes.fixed_position is not null
+                    then greatest(
+                        coalesce(last_elevated.last_elevated_position, starts.start_position),
+                        starts.start_position
+                    )
+                when series_ends.last_position >= starts.start_position + {{ p.accept + p.k - 1 }}
+                    then starts.start_position + {{ p.accept - 1 }}
+                else series_ends.last_position
+            end as end_position
+        from {{ name }}_starts as starts
+        inner join series_ends
+            on starts.series_key = series_ends.series_key
+        left join {{ name }}_fixes as fixes
+            on
+                starts.series_key = fixes.series_key
+                and starts.start_position = fixes.start_position
+        left join {{ name }}_last_elevated as last_elevated
+            on
+                starts.series_key = last_elevated.series_key
+                and starts.start_position = last_elevated.start_position
+
+    ),
+
+    -- a start inside an earlier episode is that episode seen again
+    {{ name }}_episodes as (
+
+        select
+            {{ surrogate_key(["'" ~ kind ~ "'", 'extents.series_key', 'extents.start_job_run_id']) }}
+                as episode_id,
+            extents.series_key,
+            extents.start_position,
+            extents.end_position,
+            extents.start_job_run_id,
+            extents.resolution,
+            extents.confirmed_at as detected_at
+        from {{ name }}_extents as extents
+        left join {{ name }}_extents as earlier
+            on
+                extents.series_key = earlier.series_key
+                and earlier.start_position < extents.start_position
+                and extents.start_position <= earlier.end_position
+        where earlier.start_position is null
+
+    )
+{%- endmacro %}

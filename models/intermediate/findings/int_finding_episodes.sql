@@ -1,0 +1,140 @@
+{#-
+    One row per scorer episode (ml_job_run_scores.episode_id): its first and last scored
+    item, when the scorer could first tell, its state, and the values findings describe it
+    with. An episode on non-default branches whose evidence (its anomalous points, or its
+    failed runs) comes from a single branch is that branch's own business (a pull request
+    that is slower or red) and is left out.
+-#}
+with
+
+job_run_scores as (
+
+    select
+        job_run_id,
+        kind,
+        series_key,
+        job_key,
+        is_default_branch,
+        runner_label,
+        series_position,
+        scored_at,
+        observed_value,
+        expected_value,
+        lower_bound,
+        upper_bound,
+        is_anomaly,
+        history_runs,
+        episode_id,
+        episode_detected_at,
+        episode_status,
+        episode_resolution,
+        scorer,
+        scorer_version
+    from {{ ref('ml_job_run_scores') }}
+
+),
+
+job_runs as (
+
+    select
+        job_run_id,
+        head_branch,
+        is_failure
+    from {{ ref('fct_job_runs') }}
+
+),
+
+episode_items as (
+
+    select
+        job_run_scores.*,
+        job_runs.head_branch,
+        -- the items that show the change: failed runs for failure kinds, else anomalous points
+        case
+            when job_run_scores.kind in ('failure_rate', 'default_branch_broken')
+                then coalesce(job_runs.is_failure, false)
+            else job_run_scores.is_anomaly
+        end as is_evidence,
+        row_number() over (
+            partition by job_run_scores.episode_id
+            order by job_run_scores.series_position asc
+        ) as item_number,
+        row_number() over (
+            partition by job_run_scores.episode_id
+            order by job_run_scores.series_position desc
+        ) as item_number_from_last
+    from job_run_scores
+    left join job_runs
+        on job_run_scores.job_run_id = job_runs.job_run_id
+    where job_run_scores.episode_id is not null
+
+),
+
+episodes as (
+
+    select
+        episode_id,
+        kind,
+        series_key,
+        max(case when item_number = 1 then job_key end) as job_key,
+        case
+            when kind != 'queue_spike' then max(case when item_number = 1 then is_default_branch end)
+        end as is_default_branch,
+        max(runner_label) as runner_label,
+        min(series_position) as first_series_position,
+        max(series_position) as last_series_position,
+        max(case when item_number = 1 then job_run_id end) as first_job_run_id,
+        max(case when item_number_from_last = 1 then job_run_id end) as last_job_run_id,
+        min(scored_at) as started_at,
+        max(scored_at) as last_scored_at,
+        max(episode_detected_at) as detected_at,
+        max(episode_status) as status,
+        max(episode_resolution) as resolution,
+        count(*) as episode_runs,
+        sum(case when is_anomaly then 1 else 0 end) as anomalous_runs,
+        count(distinct case when is_evidence then head_branch end) as branches,
+        {{ median('observed_value') }} as observed_value,
+        max(observed_value) as peak_observed_value,
+        -- the band as it stood when the episode began
+        max(case when item_number = 1 then expected_value end) as expected_value,
+        max(case when item_number = 1 then lower_bound end) as expected_lower,
+        max(case when item_number = 1 then upper_bound end) as expected_upper,
+        max(case when item_number = 1 then history_runs end) as baseline_runs,
+        max(scorer) as scorer,
+        max(scorer_version) as scorer_version
+    from episode_items
+    group by episode_id, kind, series_key
+
+),
+
+-- the item right before the episode: the last good run, the start of the commit range
+previous_items as (
+
+    select
+        episodes.episode_id,
+        job_run_scores.job_run_id as last_good_job_run_id
+    from episodes
+    inner join job_run_scores
+        on
+            episodes.kind = job_run_scores.kind
+            and episodes.series_key = job_run_scores.series_key
+            and job_run_scores.series_position = episodes.first_series_position - 1
+
+),
+
+kept as (
+
+    select
+        episodes.*,
+        previous_items.last_good_job_run_id
+    from episodes
+    left join previous_items
+        on episodes.episode_id = previous_items.episode_id
+    where
+        episodes.kind = 'queue_spike'
+        or episodes.is_default_branch
+        or episodes.branches >= {{ var('apoa_other_branches_min_branches') }}
+
+)
+
+select * from kept

@@ -1,0 +1,116 @@
+{#-
+    The failure series of each job: one row per workflow run of the job with a verdict (its
+    latest attempt succeeded, failed or timed out), default branch apart from the others.
+    A run is what a developer sees as the commit's check: re-runs are attempts of the same run.
+-#}
+with
+
+job_runs as (
+
+    select
+        job_run_id,
+        job_key,
+        is_default_branch,
+        head_branch,
+        head_sha,
+        run_id,
+        run_attempt,
+        conclusion,
+        created_at,
+        completed_at
+    from {{ ref('fct_job_runs') }}
+    where run_id is not null
+
+),
+
+-- flaky: the same job on the same commit has a failed and a successful attempt; the pair
+-- becomes visible when the later of the two completes
+commit_outcomes as (
+
+    select
+        job_key,
+        head_sha,
+        min(case when conclusion in ('failure', 'timed_out') then completed_at end)
+            as first_failed_at,
+        min(case when conclusion = 'success' then completed_at end) as first_succeeded_at
+    from job_runs
+    where head_sha is not null
+    group by job_key, head_sha
+
+),
+
+attempts as (
+
+    select
+        job_runs.*,
+        coalesce(
+            commit_outcomes.first_failed_at is not null
+            and commit_outcomes.first_succeeded_at is not null
+            and job_runs.completed_at = greatest(
+                commit_outcomes.first_failed_at, commit_outcomes.first_succeeded_at
+            ),
+            false
+        ) as completes_flaky_pair,
+        row_number() over (
+            partition by job_runs.job_key, job_runs.run_id
+            order by job_runs.run_attempt desc, job_runs.completed_at desc, job_runs.job_run_id desc
+        ) as attempt_from_last,
+        row_number() over (
+            partition by job_runs.job_key, job_runs.run_id
+            order by job_runs.run_attempt asc, job_runs.created_at asc, job_runs.job_run_id asc
+        ) as attempt_from_first
+    from job_runs
+    left join commit_outcomes
+        on
+            job_runs.job_key = commit_outcomes.job_key
+            and job_runs.head_sha = commit_outcomes.head_sha
+
+),
+
+runs as (
+
+    select
+        job_key,
+        run_id,
+        count(*) as attempts,
+        max(case when attempt_from_first = 1 then job_run_id end) as first_job_run_id,
+        max(case when attempt_from_first = 1 then created_at end) as created_at,
+        max(case when attempt_from_last = 1 then job_run_id end) as job_run_id,
+        max(case when attempt_from_last = 1 then conclusion end) as conclusion,
+        max(case when attempt_from_last = 1 then completed_at end) as completed_at,
+        max(case when conclusion = 'success' then 1 else 0 end) as has_success,
+        max(case when completes_flaky_pair then 1 else 0 end) as has_flaky_pair
+    from attempts
+    group by job_key, run_id
+
+),
+
+with_verdicts as (
+
+    select
+        {{ surrogate_key(['runs.job_key', 'latest.is_default_branch']) }} as series_key,
+        runs.job_run_id,
+        runs.first_job_run_id,
+        runs.run_id,
+        runs.job_key,
+        latest.is_default_branch,
+        latest.head_branch,
+        latest.head_sha,
+        row_number() over (
+            partition by runs.job_key, latest.is_default_branch
+            order by runs.created_at asc, runs.run_id asc
+        ) as series_position,
+        runs.attempts,
+        runs.conclusion in ('failure', 'timed_out') as is_failure,
+        runs.conclusion in ('failure', 'timed_out') and runs.has_success = 0 as is_broken,
+        runs.has_flaky_pair = 1 as is_flaky,
+        runs.completed_at as scored_at,
+        runs.completed_at as known_at
+    from runs
+    inner join job_runs as latest
+        on runs.job_run_id = latest.job_run_id
+    where runs.conclusion in ('success', 'failure', 'timed_out')
+
+)
+
+select * from with_verdicts

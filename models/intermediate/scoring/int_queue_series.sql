@@ -1,0 +1,65 @@
+{#- The queue series of each runner pool: every job that waited for a runner with these labels. -#}
+with
+
+job_runs as (
+
+    select
+        job_run_id,
+        job_key,
+        is_default_branch,
+        head_branch,
+        repository,
+        runner_labels,
+        created_at,
+        started_at,
+        queue_seconds
+    from {{ ref('fct_job_runs') }}
+
+),
+
+-- a pool is an owner's runners with one set of labels: '["self-hosted","gpu"]' -> 'self-hosted,gpu'
+pooled as (
+
+    select
+        job_run_id,
+        job_key,
+        is_default_branch,
+        head_branch,
+        substr(repository, 1, strpos(repository, '/') - 1) as owner,
+        translate(runner_labels, '[]" ', '') as runner_label,
+        created_at,
+        started_at,
+        queue_seconds
+    from job_runs
+    where
+        runner_labels is not null
+        and strpos(repository, '/') > 1
+        and queue_seconds >= 0
+
+),
+
+queued_jobs as (
+
+    select
+        {{ surrogate_key(['owner', 'runner_label']) }} as series_key,
+        job_run_id,
+        job_key,
+        is_default_branch,
+        head_branch,
+        runner_label,
+        row_number() over (
+            partition by owner, runner_label
+            order by created_at asc, job_run_id asc
+        ) as series_position,
+        cast(queue_seconds as {{ type_double() }}) as observed_value,
+        -- an offset keeps 1 s -> 3 s from looking like a 3x spike
+        ln(queue_seconds + {{ var('apoa_queue_log_offset_seconds', 10) }}) as log_value,
+        {{ season_bucket('created_at', var('apoa_season_block_hours', 4)) }} as season_bucket,
+        created_at as scored_at,
+        started_at as known_at
+    from pooled
+    where runner_label != ''
+
+)
+
+select * from queued_jobs

@@ -1,0 +1,29 @@
+{#- duration_regression scores of the configured scorer (macros/scoring/job_run_scores.sql). -#}
+with
+
+{{ duration_regression_score_ctes(ref('int_duration_series')) }},
+
+series as (
+
+    select
+        job_run_id,
+        job_key,
+        is_default_branch
+    from {{ ref('int_duration_series') }}
+
+),
+
+described as (
+
+    select
+        scores.*,
+        series.job_key,
+        series.is_default_branch,
+        cast(null as {{ dbt.type_string() }}) as runner_label
+    from scores
+    inner join series
+        on scores.job_run_id = series.job_run_id
+
+)
+
+select * from described

@@ -1,0 +1,30 @@
+{#- queue_spike scores of the configured scorer, per runner pool (macros/scoring/job_run_scores.sql). -#}
+with
+
+{{ queue_spike_score_ctes(ref('int_queue_series')) }},
+
+series as (
+
+    select
+        job_run_id,
+        job_key,
+        is_default_branch,
+        runner_label
+    from {{ ref('int_queue_series') }}
+
+),
+
+described as (
+
+    select
+        scores.*,
+        series.job_key,
+        series.is_default_branch,
+        series.runner_label
+    from scores
+    inner join series
+        on scores.job_run_id = series.job_run_id
+
+)
+
+select * from described

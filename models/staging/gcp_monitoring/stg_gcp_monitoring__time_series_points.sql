@@ -1,0 +1,291 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='point_id',
+        incremental_strategy=apoa_incremental_strategy(),
+        on_schema_change='fail',
+        partition_by=apoa_partition_by('end_at'),
+        cluster_by=apoa_cluster_by(['link_run_id', 'runner_name', 'metric_type']),
+    )
+}}
+
+{#-
+    A message of pipeline-metrics carries one Monitoring API v3 TimeSeries (as timeSeries.list
+    returns it: metric, resource, metricKind, valueType, points newest first), or a body with a
+    `timeSeries` array of them (a timeSeries.list page, a CreateTimeSeriesRequest). Alert
+    incident notifications are staged by stg_gcp_monitoring__alert_incidents.
+-#}
+{%- set series_paths = {
+    'metric_type': '$.metric.type',
+    'metric_labels': '$.metric.labels',
+    'resource_type': '$.resource.type',
+    'resource_labels': '$.resource.labels',
+    'metric_kind': '$.metricKind',
+    'value_type': '$.valueType',
+    'unit': '$.unit',
+    'points': '$.points',
+    'github_run_id': '$.metric.labels.github_run_id',
+    'github_run_attempt': '$.metric.labels.github_run_attempt',
+    'github_job': '$.metric.labels.github_job',
+    'runner_name': '$.metric.labels.runner_name',
+    'instance_name': '$.metric.labels.instance_name',
+    'pod_name': '$.resource.labels.pod_name',
+    'task_id': '$.resource.labels.task_id',
+} -%}
+{%- set message_paths = dict(series_paths, time_series='$.timeSeries') -%}
+{%- set point_paths = {
+    'start_time': '$.interval.startTime',
+    'end_time': '$.interval.endTime',
+    'double_value': '$.value.doubleValue',
+    'int64_value': '$.value.int64Value',
+    'bool_value': '$.value.boolValue',
+    'string_value': '$.value.stringValue',
+    'distribution_count': '$.value.distributionValue.count',
+    'distribution_mean': '$.value.distributionValue.mean',
+} -%}
+
+with
+
+source as (
+
+    select
+        message_id,
+        load_seq,
+        ingested_at,
+        payload
+    from {{ source('raw', 'raw_pipeline_metrics') }}
+    {{ apoa_new_rows() }}
+
+),
+
+parsed as (
+
+    select
+        message_id,
+        load_seq,
+        ingested_at,
+        {{ json_extract_paths('payload', message_paths) }} as message_fields
+    from source
+
+),
+
+-- a message that is itself one TimeSeries
+single_series as (
+
+    select
+        message_id,
+        load_seq,
+        ingested_at,
+        {{ json_path_text('message_fields', message_paths, 'metric_type') }} as metric_type,
+        {{ json_path_document('message_fields', message_paths, 'metric_labels') }} as metric_labels,
+        {{ json_path_text('message_fields', message_paths, 'resource_type') }} as resource_type,
+        {{ json_path_document('message_fields', message_paths, 'resource_labels') }} as resource_labels,
+        {{ json_path_text('message_fields', message_paths, 'metric_kind') }} as metric_kind,
+        {{ json_path_text('message_fields', message_paths, 'value_type') }} as value_type,
+        {{ json_path_text('message_fields', message_paths, 'unit') }} as unit,
+        {{ json_path_document('message_fields', message_paths, 'points') }} as points,
+        {{ json_path_text('message_fields', message_paths, 'github_run_id') }} as github_run_id,
+        {{ json_path_text('message_fields', message_paths, 'github_run_attempt') }} as github_run_attempt,
+        {{ json_path_text('message_fields', message_paths, 'github_job') }} as github_job,
+        {{ json_path_text('message_fields', message_paths, 'runner_name') }} as runner_name,
+        {{ json_path_text('message_fields', message_paths, 'instance_name') }} as instance_name,
+        {{ json_path_text('message_fields', message_paths, 'pod_name') }} as pod_name,
+        {{ json_path_text('message_fields', message_paths, 'task_id') }} as task_id
+    from parsed
+    where
+        {{ json_path_document('message_fields', message_paths, 'time_series') }} is null
+        and {{ json_path_document('message_fields', message_paths, 'points') }} is not null
+
+),
+
+-- a message holding a timeSeries array: one row per element, each parsed once
+series_elements as (
+
+    select
+        parsed.message_id,
+        parsed.load_seq,
+        parsed.ingested_at,
+        {{ json_extract_paths('series', series_paths) }} as series_fields
+    from parsed
+    {{ json_array_elements(json_path_document('message_fields', message_paths, 'time_series'), 'series') }}
+
+),
+
+listed_series as (
+
+    select
+        message_id,
+        load_seq,
+        ingested_at,
+        {{ json_path_text('series_fields', series_paths, 'metric_type') }} as metric_type,
+        {{ json_path_document('series_fields', series_paths, 'metric_labels') }} as metric_labels,
+        {{ json_path_text('series_fields', series_paths, 'resource_type') }} as resource_type,
+        {{ json_path_document('series_fields', series_paths, 'resource_labels') }} as resource_labels,
+        {{ json_path_text('series_fields', series_paths, 'metric_kind') }} as metric_kind,
+        {{ json_path_text('series_fields', series_paths, 'value_type') }} as value_type,
+        {{ json_path_text('series_fields', series_paths, 'unit') }} as unit,
+        {{ json_path_document('series_fields', series_paths, 'points') }} as points,
+        {{ json_path_text('series_fields', series_paths, 'github_run_id') }} as github_run_id,
+        {{ json_path_text('series_fields', series_paths, 'github_run_attempt') }} as github_run_attempt,
+        {{ json_path_text('series_fields', series_paths, 'github_job') }} as github_job,
+        {{ json_path_text('series_fields', series_paths, 'runner_name') }} as runner_name,
+        {{ json_path_text('series_fields', series_paths, 'instance_name') }} as instance_name,
+        {{ json_path_text('series_fields', series_paths, 'pod_name') }} as pod_name,
+        {{ json_path_text('series_fields', series_paths, 'task_id') }} as task_id
+    from series_elements
+
+),
+
+all_series as (
+
+    select * from single_series
+    union all
+    select * from listed_series
+
+),
+
+points as (
+
+    select
+        all_series.message_id,
+        all_series.load_seq,
+        all_series.ingested_at,
+        all_series.metric_type,
+        all_series.metric_labels,
+        all_series.resource_type,
+        all_series.resource_labels,
+        all_series.metric_kind,
+        all_series.value_type,
+        all_series.unit,
+        all_series.github_run_id,
+        all_series.github_run_attempt,
+        all_series.github_job,
+        all_series.runner_name,
+        all_series.instance_name,
+        all_series.pod_name,
+        all_series.task_id,
+        {{ json_extract_paths('point', point_paths) }} as point_fields
+    from all_series
+    {{ json_array_elements('all_series.points', 'point') }}
+
+),
+
+renamed as (
+
+    select
+        message_id,
+        load_seq,
+        ingested_at,
+        metric_type,
+        metric_labels,
+        resource_type,
+        resource_labels,
+        metric_kind,
+        value_type,
+        unit,
+        {{ json_path_text('point_fields', point_paths, 'end_time') }} as end_time_text,
+        {{ iso_timestamp(json_path_text('point_fields', point_paths, 'start_time')) }} as start_at,
+        {{ iso_timestamp(json_path_text('point_fields', point_paths, 'end_time')) }} as end_at,
+        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'double_value'), type_double()) }}
+            as double_value,
+        -- protojson sends int64 as a JSON string
+        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'int64_value'), dbt.type_bigint()) }}
+            as int64_value,
+        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'bool_value'), dbt.type_boolean()) }}
+            as bool_value,
+        {{ json_path_text('point_fields', point_paths, 'string_value') }} as string_value,
+        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'distribution_count'), dbt.type_bigint()) }}
+            as distribution_count,
+        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'distribution_mean'), type_double()) }}
+            as distribution_mean,
+        case
+            when github_run_id is not null then 'labels'
+            when {{ regexp_capture('task_id', '^([0-9]+)/[0-9]+/.+$') }} is not null then 'execution_id'
+        end as link_source,
+        {{ dbt.safe_cast(
+            "coalesce(github_run_id, " ~ regexp_capture('task_id', '^([0-9]+)/[0-9]+/.+$') ~ ")",
+            dbt.type_bigint()
+        ) }} as link_run_id,
+        {{ dbt.safe_cast(
+            "case when github_run_id is not null then github_run_attempt else "
+            ~ regexp_capture('task_id', '^[0-9]+/([0-9]+)/.+$') ~ " end",
+            dbt.type_bigint()
+        ) }} as link_run_attempt,
+        case
+            when github_run_id is not null then github_job
+            else {{ regexp_capture('task_id', '^[0-9]+/[0-9]+/(.+)$') }}
+        end as link_job,
+        coalesce(runner_name, instance_name, pod_name) as runner_name
+    from points
+
+),
+
+keyed as (
+
+    select
+        {{ surrogate_key([
+            'metric_type', 'metric_labels', 'resource_type', 'resource_labels', 'end_time_text',
+        ]) }} as point_id,
+        *
+    from renamed
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (partition by point_id order by load_seq) as point_copy_number
+    from keyed
+
+),
+
+deduplicated as (
+
+    select
+        point_id,
+        message_id,
+        load_seq,
+        ingested_at,
+        metric_type,
+        metric_labels,
+        resource_type,
+        resource_labels,
+        metric_kind,
+        value_type,
+        unit,
+        start_at,
+        end_at,
+        double_value,
+        int64_value,
+        bool_value,
+        string_value,
+        distribution_count,
+        distribution_mean,
+        -- one number per point whatever its type (a distribution by its mean)
+        coalesce(
+            double_value,
+            cast(int64_value as {{ type_double() }}),
+            distribution_mean,
+            case when bool_value then 1.0 when not bool_value then 0.0 end
+        ) as point_value,
+        link_source,
+        link_run_id,
+        link_run_attempt,
+        link_job,
+        runner_name
+    from ranked
+    where
+        point_copy_number = 1
+        {% if apoa_is_incremental() -%}
+            -- a repeated point (an exporter window published twice) keeps its first copy
+            and not exists (
+                select landed.point_id
+                from {{ this }} as landed
+                where landed.point_id = ranked.point_id
+            )
+        {%- endif %}
+
+)
+
+select * from deduplicated

@@ -1,0 +1,182 @@
+"""Faults: storage failing, the owner killed, a build killed. Nothing lost, nothing doubled.
+
+Each guarantee has a switch (ingest/unsafe.py) that turns it off; the last tests run
+the fault tests again with the switch on and check that they then fail.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from apoa.demo import wait_for_server
+from apoa.emulator import free_port
+from apoa.remote import RemoteWarehouse
+from apoa.replay import publish_to_emulator
+from apoa.server import RunningServer
+from apoa.settings import Settings
+from apoa.warehouse import LocalWarehouse
+from benchmarks.ingest_load import point_subscriptions, sample_messages
+from ingest import unsafe
+from tests.emulator_fixtures import PROJECT, start_emulator
+
+ROOT = Path(__file__).resolve().parent.parent
+# How long a fault test waits for every message. The switched-off runs lose messages for
+# good, so they set it short rather than wait out the full time.
+LANDING_TIMEOUT = float(os.environ.get("APOA_FAULT_LANDING_TIMEOUT", 240))
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    emulator = start_emulator(tmp_path_factory.mktemp("emulator") / "emulator.log")
+    yield emulator
+    emulator.stop()
+
+
+def landed(remote: RemoteWarehouse) -> int:
+    counts = remote.status()["raw_counts"]
+    return sum(count for table, count in counts.items() if table != "raw_dead_letters")
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.25)
+    return predicate()
+
+
+def assert_exactly_once(remote: RemoteWarehouse, expected: int) -> None:
+    raw = {k: v for k, v in remote.integrity().items() if k.startswith("raw.") and "dead" not in k}
+    assert sum(v["rows"] for v in raw.values()) == expected
+    assert sum(v["distinct_keys"] for v in raw.values()) == expected
+
+
+def test_storage_failing_half_way_through_batches_loses_nothing(emulator, tmp_path):
+    warehouse = LocalWarehouse(Settings(home=tmp_path / "home"))
+    failures = {"left": 25}
+
+    def fail_half_way() -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise duckdb.IOException("injected: the disk went away mid-batch")
+
+    warehouse.store.fault_hook = fail_half_way
+    server = RunningServer(warehouse, "127.0.0.1", free_port())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        point_subscriptions(server.url, "storage-fault", PROJECT)
+        remote = RemoteWarehouse(server.url)
+        count = 600
+        publish_to_emulator(sample_messages(count), PROJECT, show_progress=False)
+        wait_for(lambda: landed(remote) >= count, LANDING_TIMEOUT)
+        time.sleep(1.0)  # anything redelivered late would show up as a duplicate
+        assert failures["left"] == 0, "the fault never fired"
+        assert_exactly_once(remote, count)
+    finally:
+        server.stop()
+        thread.join(timeout=60)
+
+
+def start_serve(home: Path, port: int, extra_env: dict[str, str]) -> subprocess.Popen:
+    env = {**os.environ, "APOA_HOME": str(home), "APOA_LOG_LEVEL": "WARNING", **extra_env}
+    with open(home / "serve.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "apoa.cli", "serve", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def test_owner_killed_mid_load_and_restarted_loses_and_doubles_nothing(emulator, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    extra = {"PUBSUB_EMULATOR_HOST": emulator.host}
+    process = start_serve(home, port, extra)
+    remote = wait_for_server(url, process)
+    point_subscriptions(url, "kill-fault", PROJECT)
+    count = 1500
+    publish_to_emulator(sample_messages(count), PROJECT, show_progress=False)
+    assert wait_for(lambda: landed(remote) >= 300, 120)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+    process = start_serve(home, port, extra)  # same port: the push subscriptions find it again
+    try:
+        remote = wait_for_server(url, process)
+        wait_for(lambda: landed(remote) >= count, LANDING_TIMEOUT)
+        time.sleep(1.0)
+        assert_exactly_once(remote, count)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_build_killed_half_way_recovers_on_the_next_build(tmp_path):
+    from apoa.generator import generate_history, write_jsonl
+
+    history = tmp_path / "history.jsonl"
+    write_jsonl(generate_history(seed=3, runs_per_workflow=30), history)
+
+    def apoa(home: Path, *args: str) -> subprocess.Popen:
+        env = {**os.environ, "APOA_HOME": str(home)}
+        return subprocess.Popen(
+            [sys.executable, "-m", "apoa.cli", *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+
+    clean, crashed = tmp_path / "clean", tmp_path / "crashed"
+    for home in (clean, crashed):
+        assert apoa(home, "replay", str(history)).wait(timeout=300) == 0
+    assert apoa(clean, "build").wait(timeout=600) == 0
+
+    build = apoa(crashed, "build")
+    models_started = 0
+    for line in build.stdout:  # kill it while dbt is writing its fifth model
+        models_started += "START sql" in line
+        if models_started == 5:
+            build.send_signal(signal.SIGKILL)
+            break
+    build.wait(timeout=60)
+    assert build.returncode == -signal.SIGKILL
+    assert apoa(crashed, "build").wait(timeout=600) == 0
+
+    hashes = []
+    for home in (clean, crashed):
+        with LocalWarehouse(Settings(home=home)) as warehouse:
+            hashes.append(warehouse.mart_hashes())
+    assert hashes[0] == hashes[1]
+    assert hashes[0]
+
+
+@pytest.mark.parametrize(
+    ("test_name", "switch"),
+    [
+        ("test_storage_failing_half_way_through_batches_loses_nothing",
+         unsafe.ACK_ON_STORAGE_ERROR),
+        ("test_owner_killed_mid_load_and_restarted_loses_and_doubles_nothing",
+         unsafe.ACK_BEFORE_COMMIT),
+    ],
+)  # fmt: skip
+def test_fault_test_fails_when_its_guarantee_is_switched_off(test_name, switch):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--tb=short",
+         f"tests/test_faults.py::{test_name}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, switch: "1", "APOA_FAULT_LANDING_TIMEOUT": "20",
+             "APOA_LOG_LEVEL": "ERROR"},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "1 failed" in result.stdout
+    assert "in assert_exactly_once" in result.stdout, result.stdout[-2000:]  # on the count
