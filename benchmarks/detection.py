@@ -23,6 +23,7 @@ while tuning: report those.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import statistics
@@ -163,18 +164,33 @@ def score(history: LabeledHistory, scorer: str, findings: list[dict[str, Any]], 
     used: set[str] = set()
     matches = []
     duplicates = 0
+
+    def within(finding: dict[str, Any], episode: LabeledEpisode) -> bool:
+        """The finding's first run lies within [-3, +10] runs of the episode's start, counted
+        in the finding's own series (the other branch class sees the change at its next run)."""
+        default = None if episode.kind == "queue_spike" else finding["is_default_branch"]
+        series = times.get((episode.entity, default))
+        if not series:
+            return False
+        start_at = history.created[episode.start_job_run_id]
+        start = bisect.bisect_left(series, start_at - 1.0) + 1
+        job_run_id = finding["first_job_run_id"]
+        if episode.kind == "queue_spike":
+            position = history.pool_positions[job_run_id][1]
+        else:
+            position = history.job_positions[job_run_id][2]
+        return start - BEFORE <= position <= start + AFTER
+
     for episode in history.episodes:
         series = times[(episode.entity, episode.is_default_branch)]
         start = episode.start_position
-        low = series[max(0, start - 1 - BEFORE)]
-        high = series[min(len(series) - 1, start - 1 + AFTER)]
         candidates = [
             f
             for f in findings
             if f["kind"] == episode.kind
             and finding_entity(f) == episode.entity
             and f["finding_id"] not in used
-            and low <= _created(history, f) <= high
+            and within(f, episode)
         ]
         match = Match(episode)
         if candidates:

@@ -6,6 +6,7 @@ functions-framework entry points in `ingest/main.py` call into here.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -71,8 +72,13 @@ def check_push_auth(authorization: str | None) -> tuple[str, int] | None:
 
 
 def _default_sink() -> Sink:
-    # Standalone (`functions-framework --target ingest_push`): this process becomes
-    # the warehouse owner. Under `apoa serve` the server installs its writer first.
+    """Standalone (`functions-framework --target ingest_push`): in production
+    (APOA_WAREHOUSE=bigquery) each request streams into BigQuery; locally this process
+    becomes the warehouse owner. Under `apoa serve` the server installs its writer first."""
+    if os.environ.get("APOA_WAREHOUSE") == "bigquery":
+        from ingest.bigquery_storage import BigQueryRawStore
+
+        return BigQueryRawStore.from_env().write_batch
     from apoa.warehouse import open_local_sink
 
     return open_local_sink()

@@ -404,6 +404,26 @@ def test_the_infra_default_filters_parse():
         AttributeFilter.parse(expression)
 
 
+def test_dashboard_sink_function_lands_the_event_through_the_owner(settings):
+    from apoa.warehouse import LocalWarehouse
+    from ingest.handler import set_sink
+    from publisher.subscribers.dashboard_sink import landed_events
+
+    finding = event()
+    with LocalWarehouse(settings) as owned:
+        set_sink(owned.sink, owned.config)
+        try:
+            source = str(ROOT / "publisher" / "subscribers" / "dashboard_sink.py")
+            client = functions_framework.create_app("dashboard_sink", source, "http").test_client()
+            assert client.post("/", data=envelope(finding, "m-1")).status_code == 204
+            assert client.post("/", data=envelope(finding, "m-1")).status_code == 204
+        finally:
+            set_sink(None)
+        rows = owned.query("select * from raw.raw_finding_events")
+    assert [body["event_id"] for body in landed_events(rows)] == [finding.event_id]
+    assert json.loads(rows[0]["attributes"])["kind"] == "duration_regression"
+
+
 # --------------------------------------------------------------------------- de-dup stores
 
 

@@ -40,9 +40,9 @@
 
 {% macro default__failure_rate_score_ctes(relation, scorer) %}
     {%- if scorer == 'robust' -%}
-        {{ return(robust_rate_shift_ctes('failure_rate', relation, 'is_failure', 'failure')) }}
+        {{ return(robust_rate_shift_ctes('failure_rate', relation, 'has_failure', 'failure')) }}
     {%- elif scorer == 'zscore' -%}
-        {{ return(zscore_failure_rate_ctes('failure_rate', relation, 'is_failure')) }}
+        {{ return(zscore_failure_rate_ctes('failure_rate', relation, 'has_failure')) }}
     {%- endif -%}
     {{ exceptions.raise_compiler_error("apoa_scorer '" ~ scorer ~ "' has no failure_rate scorer") }}
 {% endmacro %}

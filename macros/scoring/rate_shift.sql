@@ -5,15 +5,16 @@
     Input `relation` (int_failure_series): series_key, job_run_id, series_position,
     scored_at, known_at and the boolean `event_column`. Output: CTEs ending in `scores`.
 
-    - Baseline rate p0 of a run: events over the M runs before it, with a weak prior at the
-      floor rate, at least the floor; or `fixed_rate` (flaky_job: the acceptable flake rate).
+    - Baseline rate p0 of a run: (events + 1) / (runs + 1) over the M runs before it (one
+      event more than seen: a short or lucky baseline does not make every failure look
+      rare), at least the floor; or `fixed_rate` (flaky_job: the acceptable flake rate).
     - A Bernoulli CUSUM (p0 against p1 = max(ratio * p0, p0 + lift)) names where a rise
       began: the run after the CUSUM's last minimum. The stretch from there to the scored run
       is tested exactly: P(X >= events | runs, p0 at the stretch start) < alpha, with at least
       `min_events` events. A binomial test, not a fixed threshold.
     - The events of significant stretches are the episode's; events further apart than
-      `episode_max_gap` runs are different episodes. An episode is open until that many
-      runs pass without another such event.
+      `episode_max_gap` runs are different episodes, and an episode needs `min_events` of
+      them. It is open until that many runs pass without another such event.
     - With a trailing baseline, a second pass computes p0 without the runs of first-pass
       episodes, so a past incident does not raise the bar for the next.
     - Point scores: events in the last N runs against the binomial (1 - point_alpha) quantile
@@ -286,11 +287,7 @@
         select
             *,
             {% if fixed_rate is none -%}
-                greatest(
-                    {{ p.min_rate }},
-                    (baseline_events + {{ p.min_baseline }} * {{ p.min_rate }})
-                    / (baseline_runs + {{ p.min_baseline }})
-                )
+                least(0.9, greatest({{ p.min_rate }}, (baseline_events + 1.0) / (baseline_runs + 1.0)))
             {%- else -%}
                 {{ fixed_rate }}
             {%- endif %} as baseline_rate
@@ -459,6 +456,7 @@
             min(detected_position) as detected_position
         from {{ name }}_islands
         group by series_key, island_number
+        having count(*) >= {{ p.min_events }}
 
     ),
 

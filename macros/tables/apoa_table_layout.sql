@@ -31,3 +31,26 @@
     {#- Up to four clustering columns; the merge keys first so merges touch few blocks. -#}
     {{ return(columns) }}
 {%- endmacro %}
+
+
+{#-
+    A pre_hook for an incremental model that holds several rows per key of another model
+    (the steps of a job): before the new rows are merged, delete every row of the keys whose
+    source changed, so that rows the new state no longer has (a step gone from the list) do
+    not linger. `changed` is the source relation; the changed keys are selected with the one
+    incremental predicate, apoa_new_rows, against this model's own watermark. Renders nothing
+    on a full build (dbt then runs no hook).
+-#}
+{% macro apoa_delete_rows_of_changed_keys(
+    key_column, changed, changed_key, load_seq_column, this_load_seq_column,
+    ingested_at_column, this_ingested_at_column
+) %}
+    {%- if apoa_is_incremental() -%}
+        delete from {{ this }}
+        where {{ key_column }} in (
+            select {{ changed_key }}
+            from {{ changed }}
+            {{ apoa_new_rows(load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column) }}
+        )
+    {%- endif -%}
+{% endmacro %}

@@ -1,7 +1,7 @@
 {#-
     One row per finding and step name, ranked: for a duration regression how much the step's
     median grew against the baseline window right before the episode, for a failure finding
-    how often the step failed in the episode's failed runs. Rank 1 is the step to look at.
+    how often the step failed in the failed attempts of the episode's runs. Rank 1 is the step to look at.
 -#}
 {%- set duration_window = var('apoa_duration_window_runs') -%}
 
@@ -35,9 +35,21 @@ failure_series as (
     select
         series_key,
         series_position,
-        job_run_id,
-        is_failure
+        job_key,
+        run_id,
+        has_failure
     from {{ ref('int_failure_series') }}
+
+),
+
+failed_attempts as (
+
+    select
+        job_run_id,
+        job_key,
+        run_id
+    from {{ ref('fct_job_runs') }}
+    where is_failure
 
 ),
 
@@ -105,16 +117,20 @@ failed_runs as (
 
     select
         findings.finding_id,
-        failure_series.job_run_id
+        failed_attempts.job_run_id
     from findings
     inner join failure_series
         on
             findings.series_key = failure_series.series_key
             and failure_series.series_position
             between findings.first_series_position and findings.last_series_position
+    inner join failed_attempts
+        on
+            failure_series.job_key = failed_attempts.job_key
+            and failure_series.run_id = failed_attempts.run_id
     where
         findings.family = 'failure'
-        and failure_series.is_failure
+        and failure_series.has_failure
 
 ),
 

@@ -3,7 +3,8 @@
     item, when the scorer could first tell, its state, and the values findings describe it
     with. An episode on non-default branches whose evidence (its anomalous points, or its
     failed runs) comes from a single branch is that branch's own business (a pull request
-    that is slower or red) and is left out.
+    that is slower or red) and is left out. A failure_rate episode whose failures re-runs
+    mostly cured (at least `apoa_flaky_min_share` of them, and two) is named flaky_job.
 -#}
 with
 
@@ -122,14 +123,80 @@ previous_items as (
 
 ),
 
+failure_series as (
+
+    select
+        series_key,
+        series_position,
+        has_failure,
+        is_flaky
+    from {{ ref('int_failure_series') }}
+
+),
+
+-- failure_rate episodes: how many of the failures a re-run cured on the same commit
+episode_failures as (
+
+    select
+        episodes.episode_id,
+        sum(case when failure_series.has_failure then 1 else 0 end) as failed_runs,
+        sum(case when failure_series.is_flaky then 1 else 0 end) as flaky_runs
+    from episodes
+    inner join failure_series
+        on
+            episodes.series_key = failure_series.series_key
+            and failure_series.series_position
+            between episodes.first_series_position and episodes.last_series_position
+    where episodes.kind = 'failure_rate'
+    group by episodes.episode_id
+
+),
+
 kept as (
 
     select
-        episodes.*,
+        episodes.episode_id,
+        -- a rise in failures that re-runs mostly cure is flakiness, not breakage
+        case
+            when
+                episodes.kind = 'failure_rate'
+                and episode_failures.flaky_runs >= 2
+                and episode_failures.flaky_runs
+                >= {{ var('apoa_flaky_min_share') }} * episode_failures.failed_runs
+                then 'flaky_job'
+            else episodes.kind
+        end as kind,
+        episodes.kind as scored_kind,
+        episodes.series_key,
+        episodes.job_key,
+        episodes.is_default_branch,
+        episodes.runner_label,
+        episodes.first_series_position,
+        episodes.last_series_position,
+        episodes.first_job_run_id,
+        episodes.last_job_run_id,
+        episodes.started_at,
+        episodes.last_scored_at,
+        episodes.detected_at,
+        episodes.status,
+        episodes.resolution,
+        episodes.episode_runs,
+        episodes.anomalous_runs,
+        episodes.branches,
+        episodes.observed_value,
+        episodes.peak_observed_value,
+        episodes.expected_value,
+        episodes.expected_lower,
+        episodes.expected_upper,
+        episodes.baseline_runs,
+        episodes.scorer,
+        episodes.scorer_version,
         previous_items.last_good_job_run_id
     from episodes
     left join previous_items
         on episodes.episode_id = previous_items.episode_id
+    left join episode_failures
+        on episodes.episode_id = episode_failures.episode_id
     where
         episodes.kind = 'queue_spike'
         or episodes.is_default_branch

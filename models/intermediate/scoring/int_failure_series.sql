@@ -79,6 +79,7 @@ runs as (
         max(case when attempt_from_last = 1 then conclusion end) as conclusion,
         max(case when attempt_from_last = 1 then completed_at end) as completed_at,
         max(case when conclusion = 'success' then 1 else 0 end) as has_success,
+        max(case when conclusion in ('failure', 'timed_out') then 1 else 0 end) as has_failed_attempt,
         max(case when completes_flaky_pair then 1 else 0 end) as has_flaky_pair
     from attempts
     group by job_key, run_id
@@ -102,6 +103,7 @@ with_verdicts as (
         ) as series_position,
         runs.attempts,
         runs.conclusion in ('failure', 'timed_out') as is_failure,
+        runs.has_failed_attempt = 1 as has_failure,
         runs.conclusion in ('failure', 'timed_out') and runs.has_success = 0 as is_broken,
         runs.has_flaky_pair = 1 as is_flaky,
         runs.completed_at as scored_at,

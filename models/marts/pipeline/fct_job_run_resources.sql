@@ -119,12 +119,16 @@ point_summaries as (
         min(end_at) as first_sample_at,
         max(end_at) as last_sample_at,
         sum(case when measure = 'cpu_utilization' then 1 else 0 end) as cpu_point_count,
-        avg(case when measure = 'cpu_utilization' then measured_value end) as cpu_utilization_avg,
+        -- exact: a float sum's last bits depend on the order a parallel aggregate adds rows in
+        {{ exact_average("case when measure = 'cpu_utilization' then measured_value end") }}
+            as cpu_utilization_avg,
         max(case when measure = 'cpu_utilization' then measured_value end) as cpu_utilization_peak,
-        avg(case when measure = 'memory_utilization' then measured_value end) as memory_utilization_avg,
+        {{ exact_average("case when measure = 'memory_utilization' then measured_value end") }}
+            as memory_utilization_avg,
         max(case when measure = 'memory_utilization' then measured_value end) as memory_utilization_peak,
         sum(case when measure = 'memory_used_bytes' then 1 else 0 end) as memory_point_count,
-        avg(case when measure = 'memory_used_bytes' then measured_value end) as memory_used_bytes_avg,
+        {{ exact_average("case when measure = 'memory_used_bytes' then measured_value end") }}
+            as memory_used_bytes_avg,
         max(case when measure = 'memory_used_bytes' then measured_value end) as memory_used_bytes_peak,
         max(link_load_seq) as link_load_seq,
         max(link_ingested_at) as link_ingested_at

@@ -116,7 +116,7 @@ restores as (
         workflow_name,
         cast(completed_at as date) as day,
         count(*) as restores,
-        avg({{ seconds_between('streak_started_at', 'completed_at') }}) as mean_time_to_restore_seconds
+        {{ exact_average(seconds_between('streak_started_at', 'completed_at')) }} as mean_time_to_restore_seconds
     from streak_marks
     where is_success and previous_is_success = false
     group by repository, workflow_name, cast(completed_at as date)

@@ -6,6 +6,8 @@
         on_schema_change='fail',
         partition_by=apoa_partition_by('job_completed_at'),
         cluster_by=apoa_cluster_by(['job_key', 'job_run_id']),
+        pre_hook="{{ apoa_delete_rows_of_changed_keys('job_run_id', ref('fct_job_runs'), 'job_run_id',
+            'state_load_seq', 'state_load_seq', 'state_ingested_at', 'state_ingested_at') }}",
     )
 }}
 

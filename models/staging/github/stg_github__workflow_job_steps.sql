@@ -5,6 +5,8 @@
         incremental_strategy=apoa_incremental_strategy(),
         on_schema_change='fail',
         cluster_by=apoa_cluster_by(['job_id']),
+        pre_hook="{{ apoa_delete_rows_of_changed_keys('job_id', ref('stg_github__workflow_jobs'), 'job_id',
+            'last_load_seq', 'last_load_seq', 'last_ingested_at', 'last_ingested_at') }}",
     )
 }}
 
