@@ -19,6 +19,7 @@ from ingest.envelope import DeadLetter, RawMessage
 from ingest.raw_tables import DEAD_LETTER_TABLE, TOPIC_TABLES
 from ingest.storage import StorageError
 
+FINDING_EVENTS_TABLE = "raw_finding_events"
 SCHEMAS = Path(__file__).resolve().parent.parent / "infra" / "schemas"
 
 
@@ -56,6 +57,8 @@ class BigQueryRawStore:
         self._client.create_dataset(self._dataset, exists_ok=True)
         tables = {name: ("raw_message.json", "ingested_at") for name in TOPIC_TABLES.values()}
         tables[DEAD_LETTER_TABLE] = ("raw_dead_letters.json", "received_at")
+        # In production a BigQuery subscription writes finding events, in its own columns.
+        tables[FINDING_EVENTS_TABLE] = ("raw_finding_events.json", "publish_time")
         for name, (schema_file, partition_field) in tables.items():
             fields = json.loads((SCHEMAS / schema_file).read_text())
             schema = [
@@ -64,9 +67,10 @@ class BigQueryRawStore:
             ]
             table = bigquery.Table(f"{self._dataset}.{name}", schema=schema)
             table.time_partitioning = bigquery.TimePartitioning(field=partition_field)
-            table.clustering_fields = (
-                ["load_seq", "message_id"] if name != DEAD_LETTER_TABLE else ["topic", "reason"]
-            )
+            table.clustering_fields = {
+                DEAD_LETTER_TABLE: ["topic", "reason"],
+                FINDING_EVENTS_TABLE: ["message_id"],
+            }.get(name, ["load_seq", "message_id"])
             self._client.create_table(table, exists_ok=True)
 
     def write_batch(

@@ -40,8 +40,18 @@ OCTOKIT = ROOT.parent / "shared" / "fixtures" / "github-webhook-examples"
 SEED = 7
 FIRST_BATCH_SHARE = 0.85
 REVERSED_REPOSITORY = "aetherveil-twins/reverse-order"
-# Columns of fct_job_runs that name the job itself rather than describe its run.
-IDENTITY_COLUMNS = ("job_run_id", "job_id", "repository", "job_key", "html_url")
+# Columns of fct_job_runs that name the job itself rather than describe its run, and the
+# incremental watermark (which delivery, landed when).
+IDENTITY_COLUMNS = (
+    "job_run_id",
+    "job_id",
+    "repository",
+    "job_key",
+    "html_url",
+    "cicd_pipeline_task_run_id",
+    "state_load_seq",
+    "state_ingested_at",
+)
 
 
 # --------------------------------------------------------------------------- raw rows

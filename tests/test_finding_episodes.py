@@ -104,7 +104,7 @@ def _phases(messages: list[Message], expected: list[Expected]) -> list[int]:
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory):
-    from apoa.dbt_build import run_dbt
+    from apoa.dbt_build import parse_manifest, run_dbt
     from apoa.emulator import free_port
     from apoa.server import create_server_app
     from apoa.settings import Settings
@@ -132,12 +132,13 @@ def replayed(tmp_path_factory):
     published: list[tuple[int, object]] = []  # (phase, event)
     config = PublishConfig(min_severity="info", cooldown_seconds=0)
     start = 0
+    manifest = parse_manifest(warehouse.settings)  # parsed once for all phases
     try:
         for phase, cut in enumerate(_phases(messages, expected)):
             replay.deliver_http(parsed[start:cut], post, show_progress=False)
             start = cut
             # The models only (their tests run in test_dbt_models.py): fct_findings and upstream.
-            build = run_dbt(warehouse.settings, "run", ["--select", "+fct_findings"])
+            build = run_dbt(warehouse.settings, "run", ["--select", "+fct_findings"], manifest)
             assert build.success, build.failures
             for event in _publish(warehouse, config):
                 published.append((phase, event))

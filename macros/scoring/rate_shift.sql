@@ -14,7 +14,8 @@
       `min_events` events. A binomial test, not a fixed threshold.
     - The events of significant stretches are the episode's; events further apart than
       `episode_max_gap` runs are different episodes, and an episode needs `min_events` of
-      them. It is open until that many runs pass without another such event.
+      them. It starts at the event from which the stretch to its detection is least likely
+      under p0, and is open until `episode_max_gap` runs pass without another such event.
     - With a trailing baseline, a second pass computes p0 without the runs of first-pass
       episodes, so a past incident does not raise the bar for the next.
     - Point scores: events in the last N runs against the binomial (1 - point_alpha) quantile
@@ -451,12 +452,84 @@
         select
             series_key,
             island_number,
-            min(series_position) as start_position,
             max(series_position) as end_position,
             min(detected_position) as detected_position
         from {{ name }}_islands
         group by series_key, island_number
         having count(*) >= {{ p.min_events }}
+
+    ),
+
+    -- the probable start: of the episode's events up to its detection, the one from which
+    -- the stretch to the detection is least likely under p0 (an ordinary failure a few runs
+    -- before a real rise is not its start)
+    {{ name }}_start_candidates as (
+
+        select
+            islands.series_key,
+            islands.island_number,
+            islands.series_position as candidate_position,
+            spans.detected_position - islands.series_position + 1 as candidate_runs,
+            detected.cumulative_events - (candidate.cumulative_events - candidate.event)
+                as candidate_events,
+            candidate.baseline_rate as candidate_rate
+        from {{ name }}_islands as islands
+        inner join {{ name }}_episode_spans as spans
+            on
+                islands.series_key = spans.series_key
+                and islands.island_number = spans.island_number
+                and islands.series_position <= spans.detected_position
+        inner join {{ name }}_rated as candidate
+            on
+                islands.series_key = candidate.series_key
+                and islands.series_position = candidate.series_position
+        inner join {{ name }}_rated as detected
+            on
+                spans.series_key = detected.series_key
+                and spans.detected_position = detected.series_position
+
+    ),
+
+    {{ name }}_start_tails as (
+
+        select
+            candidates.series_key,
+            candidates.island_number,
+            candidates.candidate_position,
+            sum(exp(
+                coefficients.log_choose
+                + coefficients.j * ln(candidates.candidate_rate)
+                + (coefficients.n - coefficients.j) * ln(1.0 - candidates.candidate_rate)
+            )) as tail
+        from {{ name }}_start_candidates as candidates
+        inner join rate_coefficients as coefficients
+            on
+                least(candidates.candidate_runs, {{ p.max_stretch }}) = coefficients.n
+                and coefficients.j >= least(candidates.candidate_events, coefficients.n)
+        group by
+            candidates.series_key,
+            candidates.island_number,
+            candidates.candidate_position,
+            candidates.candidate_rate
+
+    ),
+
+    {{ name }}_starts as (
+
+        select
+            series_key,
+            island_number,
+            candidate_position as start_position
+        from (
+            select
+                *,
+                row_number() over (
+                    partition by series_key, island_number
+                    order by tail asc, candidate_position asc
+                ) as tail_rank
+            from {{ name }}_start_tails
+        ) as ranked
+        where tail_rank = 1
 
     ),
 
@@ -473,7 +546,16 @@
             case
                 when series_ends.last_position - spans.end_position > {{ p.gap }} then 'fixed'
             end as resolution
-        from {{ name }}_episode_spans as spans
+        from (
+            select
+                spans.*,
+                starts.start_position
+            from {{ name }}_episode_spans as spans
+            inner join {{ name }}_starts as starts
+                on
+                    spans.series_key = starts.series_key
+                    and spans.island_number = starts.island_number
+        ) as spans
         inner join {{ name }}_rated as starts
             on
                 spans.series_key = starts.series_key

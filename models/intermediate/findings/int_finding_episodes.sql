@@ -3,8 +3,9 @@
     item, when the scorer could first tell, its state, and the values findings describe it
     with. An episode on non-default branches whose evidence (its anomalous points, or its
     failed runs) comes from a single branch is that branch's own business (a pull request
-    that is slower or red) and is left out. A failure_rate episode whose failures re-runs
-    mostly cured (at least `apoa_flaky_min_share` of them, and two) is named flaky_job.
+    that is slower or red) and is left out. A failure_rate episode whose re-run failures
+    were mostly cured by the re-run (at least `apoa_flaky_min_cured_share` of them, and two)
+    is named flaky_job: the failures are flakes, not breakage.
 -#}
 with
 
@@ -128,18 +129,21 @@ failure_series as (
     select
         series_key,
         series_position,
+        attempts,
         has_failure,
         is_flaky
     from {{ ref('int_failure_series') }}
 
 ),
 
--- failure_rate episodes: how many of the failures a re-run cured on the same commit
+-- failure_rate episodes: of the failed runs someone re-ran, how many the re-run cured
 episode_failures as (
 
     select
         episodes.episode_id,
-        sum(case when failure_series.has_failure then 1 else 0 end) as failed_runs,
+        sum(
+            case when failure_series.has_failure and failure_series.attempts > 1 then 1 else 0 end
+        ) as rerun_failed_runs,
         sum(case when failure_series.is_flaky then 1 else 0 end) as flaky_runs
     from episodes
     inner join failure_series
@@ -162,7 +166,7 @@ kept as (
                 episodes.kind = 'failure_rate'
                 and episode_failures.flaky_runs >= 2
                 and episode_failures.flaky_runs
-                >= {{ var('apoa_flaky_min_share') }} * episode_failures.failed_runs
+                >= {{ var('apoa_flaky_min_cured_share') }} * episode_failures.rerun_failed_runs
                 then 'flaky_job'
             else episodes.kind
         end as kind,
