@@ -153,7 +153,10 @@ def run_demo(settings: Settings, fresh: bool, seed: int, runs: int) -> int:
             bodies = remote.findings("all")
         for body in bodies:
             say(f"    [{body['severity']}] {body['kind']} {body['status']}: {body['summary']}")
-        return _check_injected(history.injected, bodies)
+        outcome = _check_injected(history.injected, bodies)
+        say(f"next: `apoa report` draws it all in {settings.home / 'report.html'} (offline), "
+            "`apoa findings` lists the findings, `apoa explain ID` shows one")  # fmt: skip
+        return outcome
     finally:
         if server is not None:
             stop_server(server)

@@ -11,6 +11,8 @@ Scenarios (one job, or one runner pool, each):
   +60% and +150% (all in one step), queue spikes of 5x and 20x on a runner pool (3 hours),
   failure rates rising from 2% to 20% or 60% (for 40 default-branch runs), flaky jobs failing
   10% or 35% of attempts at random (re-runs pass), a default branch broken for 6-10 runs;
+- with logs only: a job that starts failing now and then with an error it never logged
+  before (new_failure_signature);
 - hard negatives, which must not be reported: lone outliers up to 3x, busy-hour slowdowns of
   +20%, a slowdown on one feature branch only, a job failing evenly at 5% all along, and a
   +150% regression reverted after two runs (at most one short episode is tolerated).
@@ -20,8 +22,9 @@ Every job also has the ordinary noise of CI: lognormal durations (5-20%), 1% mil
 with rare lone long waits, and more runs during weekday working hours than at night.
 
 The label of an episode is the first run that *shows* the effect: the first slowed run, the
-first job queued in the spike, the first failing run, the first flaky run (a failed and a
-passed attempt on one commit), the first broken run. Positions count runs (not attempts) of
+first job queued in the spike, the first failing run (for a flaky job too: its failures are
+the effect, a passing re-run on the same commit is what tells them apart), the first broken
+run. Positions count runs (not attempts) of
 the job on the episode's branch class, or jobs on the runner pool, in creation order.
 
 Deliveries carry the fields the staging models read, shaped as GitHub sends them (completed
@@ -96,7 +99,19 @@ SCENARIOS = (
     Scenario("failing evenly at 5%", None, "failure", 0.05, 4),
     Scenario("regression reverted after 2 runs", None, "duration", 2.5, 4),
 )
+# Only with logs (`logs=True`): a job starts failing now and then with an error it never
+# logged before (12 default-branch runs at 25%).
+NEW_SIGNATURE = Scenario("new failure signature", "new_failure_signature", "signature", 0.25, 4)
 POOL_MEMBERS = 4  # jobs sharing each runner pool of a queue scenario
+
+# The first error line a failed attempt logs: random infrastructure failures, real test
+# failures, and the error of the new-signature scenario. Numbers, hosts and paths vary.
+INFRA_ERRORS = (
+    "Error: connect ETIMEDOUT 140.82.{a}.{b}:443",
+    "fatal: unable to access 'https://github.com/bench/deps-{a}.git/': Could not resolve host",
+)
+TEST_ERROR = "FAILED tests/test_api.py::test_health_{a} - AssertionError: assert {b} == 200"
+NEW_ERROR = "ModuleNotFoundError: No module named 'pydantic_settings' (/opt/venv/lib/python3.{a})"
 
 
 @dataclass(frozen=True)
@@ -153,6 +168,7 @@ class _Attempt:
     completed: float
     conclusion: str
     steps: list[tuple[str, str, float, float]]  # name, conclusion, started, completed
+    error: str | None = None  # the first error line it logs, when it failed
     job_id: int = 0
 
 
@@ -237,10 +253,11 @@ def _branches(rng: random.Random, count: int) -> list[str]:
 
 
 class _Simulator:
-    def __init__(self, seed: int, size: str, runs: int) -> None:
+    def __init__(self, seed: int, size: str, runs: int, logs: bool = False) -> None:
         self.seed = seed
         self.size = size
         self.runs = runs
+        self.logs = logs
         self.rng = random.Random(f"labeled:{seed}")
         self.jobs: list[_Job] = []
         self.pools: dict[str, _Pool] = {}
@@ -251,7 +268,7 @@ class _Simulator:
     def build(self) -> None:
         shared = _Pool("ubuntu-latest", ("ubuntu-latest",), median_s=8.0)
         self.pools[shared.label] = shared
-        for scenario in SCENARIOS:
+        for scenario in SCENARIOS + ((NEW_SIGNATURE,) if self.logs else ()):
             count = scenario.count if self.size == "full" else 1
             for index in range(1, count + 1):
                 slug = (
@@ -351,6 +368,9 @@ class _Simulator:
         elif family == "broken":
             length = rng.randint(6, 10)
             broken_runs = set(main[main.index(start_main) : main.index(start_main) + length])
+        elif family == "signature":
+            end_index = main[min(len(main) - 1, main.index(start_main) + 12)]
+            fail_window = (start_t, job.runs[end_index].created)
 
         for index, run in enumerate(job.runs):
             factor = 1.0
@@ -414,6 +434,13 @@ class _Simulator:
             lengths[culprit] += (factor - 1.0) * base
         fails = commit_fails or rng.random() < flake
         failing_step = FAILING_STEP if commit_fails else rng.choice(CULPRIT_STEPS)
+        a, b = rng.randint(1, 250), rng.randint(1, 599)
+        if not commit_fails:
+            error = rng.choice(INFRA_ERRORS).format(a=a, b=b)
+        elif job.scenario is not None and job.scenario.family == "signature":
+            error = NEW_ERROR.format(a=rng.randint(10, 12))
+        else:
+            error = TEST_ERROR.format(a=a % 7, b=b)
         started = created + max(1.0, queue)
         t = started
         steps = [("Set up job", "success", t, t + 2)]
@@ -430,7 +457,9 @@ class _Simulator:
             steps.append((name, step_conclusion, t, t + length))
             t += length
         steps.append(("Complete job", "success", t, t + 1))
-        return _Attempt(number, created, started, t + 1, conclusion, steps)
+        return _Attempt(
+            number, created, started, t + 1, conclusion, steps, error if fails else None
+        )
 
     # ----------------------------------------------------------------- ids and labels
 
@@ -527,9 +556,9 @@ class _Simulator:
             conclusions = {a.conclusion for a in run.attempts}
             if scenario.family in ("duration", "broken"):
                 return run.attempts[0]
-            if scenario.family == "failure" and "failure" in conclusions:
+            if scenario.family in ("failure", "signature") and "failure" in conclusions:
                 return run.attempts[0]
-            if scenario.family == "flaky" and conclusions == {"failure", "success"}:
+            if scenario.family == "flaky" and "failure" in conclusions:
                 return run.attempts[0]
         return None
 
@@ -618,30 +647,63 @@ def _messages(sim: _Simulator) -> list[Message]:
                 pending.append(
                     (attempt.completed + 1, len(pending), "workflow_run", job.repository, payload)
                 )
+            if sim.logs and attempt.error is not None:
+                for line, (severity, text) in enumerate(
+                    (("INFO", FAILING_STEP), ("ERROR", attempt.error)), start=1
+                ):
+                    entry = {
+                        "logName": "projects/bench/logs/apoa-ci",
+                        "insertId": f"{attempt.job_id}-{line}",
+                        "timestamp": _ts(attempt.completed - 3 + line),
+                        "receiveTimestamp": _ts(attempt.completed + 2),
+                        "severity": severity,
+                        "resource": {"type": "generic_task", "labels": {}},
+                        "labels": {
+                            "github_run_id": str(run.run_id),
+                            "github_run_attempt": str(attempt.number),
+                            "github_job": job.name,
+                            "github_repository": job.repository,
+                            "github_workflow": job.workflow,
+                            "github_step": "run",
+                            "runner_name": f"{job.pool}-{attempt.job_id % 97}",
+                        },
+                        "jsonPayload": {"message": text, "line_number": line},
+                    }
+                    pending.append(
+                        (attempt.completed - 1, len(pending), "log", job.repository, entry)
+                    )
     pending.sort(key=lambda item: item[:2])
-    return [
-        Message(
-            topic="github-events",
-            attributes={
-                "github_event": event,
-                "github_delivery": str(uuid.UUID(int=delivery_rng.getrandbits(128), version=4)),
-                "github_hook_id": "421337002",
-                "repository": repository,
-            },
-            data=payload,
-        )
-        for _, _, event, repository, payload in pending
-    ]
+    messages = []
+    for _, _, event, repository, payload in pending:
+        delivery = str(uuid.UUID(int=delivery_rng.getrandbits(128), version=4))
+        if event == "log":
+            messages.append(Message(topic="pipeline-logs", attributes={}, data=payload))
+            continue
+        attributes = {
+            "github_event": event,
+            "github_delivery": delivery,
+            "github_hook_id": "421337002",
+            "repository": repository,
+        }
+        messages.append(Message(topic="github-events", attributes=attributes, data=payload))
+    return messages
 
 
 # --------------------------------------------------------------------------- public interface
 
 
-def generate_labeled_history(seed: int, size: str = "full", runs: int = 240) -> LabeledHistory:
-    """A labeled history: `size` "full" (the benchmark) or "small" (one job per scenario)."""
+def generate_labeled_history(
+    seed: int, size: str = "full", runs: int = 240, logs: bool = False
+) -> LabeledHistory:
+    """A labeled history: `size` "full" (the benchmark) or "small" (one job per scenario).
+
+    With `logs`, failed attempts also log their first error line to `pipeline-logs` (Cloud
+    Logging entries labeled as the reusable workflow labels them, docs/deploy.md), and the
+    new-failure-signature scenario is added.
+    """
     if size not in ("full", "small"):
         raise ValueError("size must be 'full' or 'small'")
-    sim = _Simulator(seed, size, runs)
+    sim = _Simulator(seed, size, runs, logs)
     sim.build()
     sim.simulate()
     sim.assign_ids()
@@ -650,14 +712,62 @@ def generate_labeled_history(seed: int, size: str = "full", runs: int = 240) -> 
     return history
 
 
+def land(db_path: Path, messages: Sequence[Message], prefix: str = "labeled") -> None:
+    """Write messages into the raw tables of a DuckDB warehouse the way the ingest writer
+    does (one table per topic, load_seq ascending), without a server: for tests and
+    benchmarks that build the dbt project on a labeled history."""
+    import duckdb
+
+    from ingest.raw_tables import RAW_SCHEMA, TOPIC_TABLES, duckdb_ddl
+
+    db_path = Path(db_path)
+    staging = db_path.parent / f"{prefix}-incoming.jsonl"
+    with duckdb.connect(str(db_path)) as con:
+        for statement in duckdb_ddl():
+            con.execute(statement)
+        start = con.execute(
+            " union all ".join(
+                f"select coalesce(max(load_seq), 0) from {RAW_SCHEMA}.{table}"
+                for table in TOPIC_TABLES.values()
+            )
+        ).fetchall()
+        seq = max(row[0] for row in start)
+        for topic, table in TOPIC_TABLES.items():
+            rows = [m for m in messages if m.topic == topic]
+            if not rows:
+                continue
+            with staging.open("w", encoding="utf-8") as out:
+                for message in rows:
+                    seq += 1
+                    record = {
+                        "message_id": f"{prefix}-{seq}",
+                        "load_seq": seq,
+                        "publish_time": "2026-06-01T00:00:00",
+                        "ingested_at": "2026-06-01T00:00:00",
+                        "subscription": f"projects/apoa-bench/subscriptions/{topic}-push",
+                        "attributes": json.dumps(message.attributes),
+                        "payload": json.dumps(message.data),
+                    }
+                    out.write(json.dumps(record) + "\n")
+            con.execute(
+                f"insert into {RAW_SCHEMA}.{table} select * from read_json(?, "
+                "format = 'newline_delimited', columns = {message_id: 'varchar', "
+                "load_seq: 'bigint', publish_time: 'timestamp', ingested_at: 'timestamp', "
+                "subscription: 'varchar', attributes: 'varchar', payload: 'varchar'})",
+                [str(staging)],
+            )
+    staging.unlink(missing_ok=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m apoa.labeled", description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--size", choices=("full", "small"), default="full")
     parser.add_argument("--runs", type=int, default=240, help="runs per job (default 240)")
+    parser.add_argument("--logs", action="store_true", help="failed attempts log their error")
     parser.add_argument("-o", "--output", type=Path, default=Path("labeled.jsonl"))
     args = parser.parse_args(argv)
-    history = generate_labeled_history(args.seed, args.size, args.runs)
+    history = generate_labeled_history(args.seed, args.size, args.runs, args.logs)
     count = write_jsonl(history, args.output)  # type: ignore[arg-type]
     labels = args.output.with_suffix(".labels.json")
     labels.write_text(json.dumps(history.labels(), indent=2) + "\n")

@@ -62,6 +62,10 @@ class RemoteWarehouse:
                 raise FindingNotFound(f"no finding {finding_id!r} (or several match it)") from None
             raise
 
+    def report_data(self) -> dict[str, Any]:
+        """What `apoa report` draws, collected by the owner (apoa.report.collect)."""
+        return self._call("GET", "/admin/report-data")
+
     def mart_hashes(self) -> dict[str, str]:
         return self._call("GET", "/admin/mart-hashes")
 

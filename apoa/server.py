@@ -12,6 +12,7 @@
 - POST /admin/dead-letters    land dead letters found by a client (e.g. `apoa replay`)
 - GET  /admin/dead-letters/list  what was dead-lettered, with reasons
 - GET  /admin/raw/<table>     raw rows after ?after_seq=N (at most 1000)
+- GET  /admin/report-data     what `apoa report` draws, read from the marts (apoa/report.py)
 """
 
 from __future__ import annotations
@@ -137,6 +138,11 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
         )
         return jsonify(rows)
 
+    def report_data():
+        from apoa.report import collect
+
+        return jsonify(collect(warehouse.query, source=str(warehouse.settings.db_path)))
+
     def dead_letters():
         letters = [DeadLetter(**item) for item in request.get_json(force=True)]
         warehouse.land([], letters)
@@ -153,6 +159,7 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
         ("/admin/dead-letters/list", list_dead_letters, ["GET"]),
         ("/admin/raw/<table>", raw_rows, ["GET"]),
         ("/admin/integrity", integrity, ["GET"]),
+        ("/admin/report-data", report_data, ["GET"]),
     ]:
         app.add_url_rule(rule, endpoint=rule, view_func=view, methods=methods)
 

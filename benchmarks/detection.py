@@ -6,10 +6,10 @@ For every seed, generates a labeled history (apoa/labeled.py: sustained regressi
 as raw webhook rows, runs the real dbt project once with `apoa_scorer: robust` and once with
 `apoa_scorer: zscore`, and scores fct_findings per episode:
 
-- a finding of the right kind on the right entity whose first run lies within 10 runs after
-  the labeled start (or 3 before) counts once; it may come from either branch class of the
-  job (a regression slows feature branches too): a second such finding from the other branch
-  class is counted as a duplicate, not as false;
+- a finding of the right kind on the right entity whose first run (its probable start) lies
+  within 10 runs of the labeled start counts once; it may come from either branch class of
+  the job (a regression slows feature branches too): a second such finding from the other
+  branch class is counted as a duplicate, not as false;
 - any other finding is false; findings on hard-negative entities are listed apart (one
   episode of at most 5 runs is tolerated on the reverted regression).
 
@@ -38,42 +38,13 @@ from typing import Any
 
 import duckdb
 
-from apoa.labeled import LabeledEpisode, LabeledHistory, generate_labeled_history
-from ingest.raw_tables import duckdb_ddl
+from apoa.labeled import LabeledEpisode, LabeledHistory, generate_labeled_history, land
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALUATION_SEEDS = (101, 102, 103)
-BEFORE, AFTER = 3, 10  # runs around the labeled start a finding's first run may lie in
+WITHIN = 10  # a finding's first run lies within this many runs of the labeled start
 SCORERS = ("robust", "zscore")
 NUMERIC_KINDS = ("duration_regression", "queue_spike")
-
-
-def land(db_path: Path, history: LabeledHistory) -> None:
-    """Write the deliveries into raw.raw_github_events the way the ingest writer does."""
-    staging = db_path.parent / "incoming.jsonl"
-    with staging.open("w", encoding="utf-8") as out:
-        for seq, message in enumerate(history.messages, start=1):
-            row = {
-                "message_id": f"labeled-{history.seed}-{seq}",
-                "load_seq": seq,
-                "publish_time": "2026-06-01T00:00:00",
-                "ingested_at": "2026-06-01T00:00:00",
-                "subscription": "projects/apoa-bench/subscriptions/github-events-push",
-                "attributes": json.dumps(message.attributes),
-                "payload": json.dumps(message.data),
-            }
-            out.write(json.dumps(row) + "\n")
-    with duckdb.connect(str(db_path)) as con:
-        for statement in duckdb_ddl():
-            con.execute(statement)
-        con.execute(
-            "insert into raw.raw_github_events select * from read_json(?, "
-            "format = 'newline_delimited', columns = {message_id: 'varchar', "
-            "load_seq: 'bigint', publish_time: 'timestamp', ingested_at: 'timestamp', "
-            "subscription: 'varchar', attributes: 'varchar', payload: 'varchar'})",
-            [str(staging)],
-        )
-    staging.unlink()
 
 
 def run_dbt(home: Path, scorer: str, extra_vars: dict[str, Any]) -> float:
@@ -166,20 +137,19 @@ def score(history: LabeledHistory, scorer: str, findings: list[dict[str, Any]], 
     duplicates = 0
 
     def within(finding: dict[str, Any], episode: LabeledEpisode) -> bool:
-        """The finding's first run lies within [-3, +10] runs of the episode's start, counted
-        in the finding's own series (the other branch class sees the change at its next run)."""
-        default = None if episode.kind == "queue_spike" else finding["is_default_branch"]
+        """The finding's first run lies within 10 runs of the episode's start, counted in the
+        finding's own series (the other branch class sees the change at its next run)."""
+        job_run_id = finding["first_job_run_id"]
+        if episode.kind == "queue_spike":
+            default, position = None, history.pool_positions[job_run_id][1]
+        else:
+            _, default, position = history.job_positions[job_run_id]
         series = times.get((episode.entity, default))
         if not series:
             return False
         start_at = history.created[episode.start_job_run_id]
         start = bisect.bisect_left(series, start_at - 1.0) + 1
-        job_run_id = finding["first_job_run_id"]
-        if episode.kind == "queue_spike":
-            position = history.pool_positions[job_run_id][1]
-        else:
-            position = history.job_positions[job_run_id][2]
-        return start - BEFORE <= position <= start + AFTER
+        return abs(position - start) <= WITHIN
 
     for episode in history.episodes:
         series = times[(episode.entity, episode.is_default_branch)]
@@ -331,7 +301,7 @@ def run_seed(seed: int, extra_vars: dict[str, Any], keep: Path | None) -> tuple[
         home.mkdir(parents=True, exist_ok=True)
         db_path = home / "apoa.duckdb"
         db_path.unlink(missing_ok=True)
-        land(db_path, history)
+        land(db_path, history.messages, f"labeled-{seed}")
         result = SeedResult(seed)
         for scorer in SCORERS:
             result.seconds[scorer] = run_dbt(home, scorer, extra_vars)

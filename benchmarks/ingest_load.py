@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import random
 import subprocess
@@ -75,6 +76,7 @@ class NoOpEndpoint:
     """Answers 204 at once; counts the distinct message ids it saw."""
 
     def __init__(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # as in apoa serve: no access log
         self.seen: set[str] = set()
         self._lock = threading.Lock()
         self.server = make_server("127.0.0.1", free_port(), self._app, threaded=True)

@@ -138,8 +138,8 @@ def _decode_message(
         return DeadLetter(
             source=source,
             topic=topic or None,
-            message_id=message_id,
-            attributes=attributes,
+            message_id=_storable(message_id) if message_id else None,
+            attributes={_storable(k): _storable(v) for k, v in attributes.items()},
             reason=reason,
             body=_text(raw_body),
         )
@@ -148,6 +148,10 @@ def _decode_message(
         return dead(f"unknown topic {topic!r}; expected one of {sorted(TOPIC_TABLES)}")
     if not message_id:
         return dead("message has no messageId, so it cannot be landed idempotently")
+    if not _is_text(message_id) or not all(
+        _is_text(k) and _is_text(v) for k, v in attributes.items()
+    ):
+        return dead("messageId or attributes are not valid Unicode text")
     data = message.get("data")
     if not isinstance(data, str) or not data:
         return dead("message data is empty")
@@ -180,6 +184,16 @@ def _decode_message(
     )
 
 
+def _is_text(value: str) -> bool:
+    """False for strings holding lone surrogates (possible from JSON escapes), which no
+    UTF-8 store can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _attributes(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
@@ -196,6 +210,10 @@ def _timestamp(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).replace(tzinfo=None)
+
+
+def _storable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _text(raw: bytes) -> str:

@@ -101,7 +101,7 @@ class DuckDBRawStore:
                         seq += 1
                     _insert(self._con, f"{RAW_SCHEMA}.{DEAD_LETTER_TABLE}", values)
                 self._con.execute("commit")
-            except (duckdb.Error, UnicodeError) as error:
+            except Exception as error:  # noqa: BLE001 - never leave the transaction open
                 with contextlib.suppress(duckdb.Error):
                     self._con.execute("rollback")
                 raise StorageError(f"landing failed: {error}") from error

@@ -80,15 +80,27 @@ class GroupCommitWriter:
                 return
 
     def _commit(self, batch: list[_Pending]) -> None:
+        error = self._write(batch)
+        if error is not None and len(batch) > 1:
+            # One bad request must not fail its neighbours forever: retry each alone.
+            for pending in batch:
+                self._finish([pending], self._write([pending]))
+            return
+        self._finish(batch, error)
+
+    def _write(self, batch: list[_Pending]) -> BaseException | None:
         messages = [m for pending in batch for m in pending.messages]
         dead_letters = [d for pending in batch for d in pending.dead_letters]
-        error: BaseException | None = None
         try:
             self._store.write_batch(messages, dead_letters)
-            self.batches += 1
-            self.rows += len(messages) + len(dead_letters)
         except Exception as exc:  # noqa: BLE001 - every waiter must learn the batch failed
-            error = exc
+            return exc
+        self.batches += 1
+        self.rows += len(messages) + len(dead_letters)
+        return None
+
+    @staticmethod
+    def _finish(batch: list[_Pending], error: BaseException | None) -> None:
         for pending in batch:
             pending.error = error
             pending.done.set()

@@ -10,37 +10,69 @@
     this_load_seq_column:    column of `this` holding the highest load_seq already processed.
     ingested_at_column /
     this_ingested_at_column: the same pair for ingestion time (used where load_seq is not).
+    keyword:                 'where' (default), or 'and' to join a where clause of your own:
+                             DuckDB pushes a filter on raw columns into the table scan only
+                             when it sits in the same where clause as the scan.
+
+    The watermark is read when the model is compiled and rendered as a literal: a comparison
+    with a constant is pushed into the table scan (DuckDB skips row groups by their min/max,
+    BigQuery prunes partitions), where a scalar subquery would be joined to every row.
 -#}
 {% macro apoa_new_rows(
     load_seq_column='load_seq',
     this_load_seq_column='load_seq',
     ingested_at_column='ingested_at',
-    this_ingested_at_column='ingested_at'
+    this_ingested_at_column='ingested_at',
+    keyword='where'
 ) %}
     {%- if not apoa_is_incremental() -%}
         {{ return('') }}
     {%- endif -%}
-    {{- return(adapter.dispatch('apoa_new_rows', 'apoa')(
+    {%- set clause = adapter.dispatch('apoa_new_rows', 'apoa')(
         load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column
-    )) -}}
+    ) | trim -%}
+    {%- if keyword != 'where' -%}
+        {%- set clause = keyword ~ clause[5:] -%}
+    {%- endif -%}
+    {{- return(clause) -}}
 {% endmacro %}
 
 {% macro default__apoa_new_rows(load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column) -%}
     {#- The single writer assigns load_seq strictly increasing in commit order, so "after the
         highest load_seq I hold" never skips a row that committed late (a timestamp could). -#}
-    where {{ load_seq_column }} > (select coalesce(max({{ this_load_seq_column }}), -1) from {{ this }})
+    where {{ load_seq_column }} > {{ apoa_watermark('coalesce(max(' ~ this_load_seq_column ~ '), -1)') }}
 {%- endmacro %}
 
 {% macro bigquery__apoa_new_rows(load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column) -%}
     {#- BigQuery's streaming writers commit concurrently without a global sequence, and the raw
         tables are partitioned on ingested_at: re-read a lookback window behind the ingestion
         watermark (prunes partitions; rows seen twice are absorbed by the models' merge keys). -#}
-    where {{ ingested_at_column }} > (
-        select
-            timestamp_sub(
-                coalesce(max({{ this_ingested_at_column }}), timestamp '1970-01-01'),
-                interval {{ var('apoa_bigquery_lookback_hours', 6) }} hour
-            )
-        from {{ this }}
-    )
+    where {{ ingested_at_column }} > {{ apoa_watermark(
+        'timestamp_sub(coalesce(max(' ~ this_ingested_at_column ~ "), timestamp '1970-01-01'), interval "
+        ~ var('apoa_bigquery_lookback_hours', 6) ~ ' hour)',
+        'timestamp'
+    ) }}
+{%- endmacro %}
+
+
+{#-
+    The value of `aggregate_sql` over `this`, as a SQL literal when it can be read now (the
+    model is being run and its table exists), else as the scalar subquery itself (dbt compile
+    without a warehouse, apoa_force_incremental renderings). literal_type: 'number' or
+    'timestamp'.
+-#}
+{% macro apoa_watermark(aggregate_sql, literal_type='number') -%}
+    {%- set subquery = '(select ' ~ aggregate_sql ~ ' from ' ~ this ~ ')' -%}
+    {%- if not execute -%}
+        {{ return(subquery) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(this.database, this.schema, this.identifier) -%}
+    {%- if relation is none -%}
+        {{ return(subquery) }}
+    {%- endif -%}
+    {%- set value = run_query('select ' ~ aggregate_sql ~ ' as watermark from ' ~ this).columns[0].values()[0] -%}
+    {%- if literal_type == 'timestamp' -%}
+        {{ return("timestamp '" ~ value ~ "'") }}
+    {%- endif -%}
+    {{ return(value) }}
 {%- endmacro %}

@@ -62,3 +62,7 @@
     {%- set versions = {'robust': '2', 'zscore': '1'} -%}
     {{- versions.get(scorer or var('apoa_scorer'), 'unknown') -}}
 {%- endmacro %}
+
+{% macro new_failure_signature_score_ctes(relation) %}
+    {{- return(new_signature_ctes('new_failure_signature', relation)) -}}
+{% endmacro %}

@@ -5,9 +5,10 @@
     Input `relation` (int_failure_series): series_key, job_run_id, series_position,
     scored_at, known_at and the boolean `event_column`. Output: CTEs ending in `scores`.
 
-    - Baseline rate p0 of a run: (events + 1) / (runs + 1) over the M runs before it (one
-      event more than seen: a short or lucky baseline does not make every failure look
-      rare), at least the floor; or `fixed_rate` (flaky_job: the acceptable flake rate).
+    - Baseline rate p0 of a run: the lowest of the Jeffreys estimates (events + 0.5) /
+      (runs + 1) over the M runs before each of the last B runs (a rise that has begun does
+      not raise its own bar), at least the floor; or `fixed_rate` (flaky_job: the acceptable
+      flake rate).
     - A Bernoulli CUSUM (p0 against p1 = max(ratio * p0, p0 + lift)) names where a rise
       began: the run after the CUSUM's last minimum. The stretch from there to the scored run
       is tested exactly: P(X >= events | runs, p0 at the stretch start) < alpha, with at least
@@ -34,6 +35,7 @@
         'min_events': var('apoa_' ~ prefix ~ '_min_events'),
         'gap': var('apoa_' ~ prefix ~ '_episode_max_gap'),
         'max_stretch': var('apoa_' ~ prefix ~ '_max_stretch_runs'),
+        'lag': var('apoa_' ~ prefix ~ '_baseline_lag_runs', 0),
     } -%}
 
     rate_points as (
@@ -201,9 +203,14 @@
         from {{ final }}_rated as rated
         inner join rate_coefficients as coefficients
             on coefficients.n = rated.window_runs
+        left join {{ final }}_episodes as episodes
+            on
+                rated.series_key = episodes.series_key
+                and rated.series_position between episodes.start_position and episodes.end_position
+        -- enough history, or part of an episode (its early runs may precede a full window)
         where
-            rated.window_runs = {{ p.window }}
-            and rated.baseline_runs >= {{ p.min_baseline }}
+            (rated.window_runs = {{ p.window }} and rated.baseline_runs >= {{ p.min_baseline }})
+            or episodes.episode_id is not null
 
     ),
 
@@ -228,7 +235,7 @@
             rated.series_position,
             coalesce(
                 min(case when tails.tail < {{ p.point_alpha }} then tails.j end) - 1,
-                {{ p.window }}
+                max(rated.window_runs)
             ) as upper_count,
             max(case when tails.j = rated.window_events then tails.tail end) as observed_tail
         from {{ final }}_rated as rated
@@ -250,14 +257,14 @@
             rated.scored_at,
             rated.known_at,
             rated.window_events * 1.0 as observed_value,
-            {{ p.window }} * rated.baseline_rate as expected_value,
+            rated.window_runs * rated.baseline_rate as expected_value,
             0.0 as lower_bound,
-            greatest(bounds.upper_count * 1.0, {{ p.window }} * rated.baseline_rate) as upper_bound,
+            greatest(bounds.upper_count * 1.0, rated.window_runs * rated.baseline_rate) as upper_bound,
             rated.window_events > greatest(
-                bounds.upper_count * 1.0, {{ p.window }} * rated.baseline_rate
+                bounds.upper_count * 1.0, rated.window_runs * rated.baseline_rate
             ) as is_anomaly,
             case
-                when rated.window_events > {{ p.window }} * rated.baseline_rate
+                when rated.window_events > rated.window_runs * rated.baseline_rate
                     then greatest(0.0, least(1.0, 1.0 - bounds.observed_tail))
                 else 0.0
             end as anomaly_probability,
@@ -283,16 +290,30 @@
 
 {#- One pass: baseline rates, CUSUM starts, exact tests, episodes (reads <name>_rates). -#}
 {% macro _rate_pass(kind, name, p, fixed_rate) -%}
-    {{ name }}_rated as (
+    {{ name }}_estimates as (
 
         select
             *,
             {% if fixed_rate is none -%}
-                least(0.9, greatest({{ p.min_rate }}, (baseline_events + 1.0) / (baseline_runs + 1.0)))
+                least(0.9, greatest({{ p.min_rate }}, (baseline_events + 0.5) / (baseline_runs + 1.0)))
             {%- else -%}
                 {{ fixed_rate }}
-            {%- endif %} as baseline_rate
+            {%- endif %} as trailing_rate
         from {{ name }}_rates
+
+    ),
+
+    -- the lowest trailing estimate of the last B runs: a rise that has begun does not raise
+    -- the bar it is measured against before it is recognised
+    {{ name }}_rated as (
+
+        select
+            *,
+            min(trailing_rate) over (
+                partition by series_key order by series_position
+                rows between {{ p.lag }} preceding and current row
+            ) as baseline_rate
+        from {{ name }}_estimates
 
     ),
 

@@ -19,7 +19,8 @@ described as (
         scores.*,
         series.job_key,
         series.is_default_branch,
-        cast(null as {{ dbt.type_string() }}) as runner_label
+        cast(null as {{ dbt.type_string() }}) as runner_label,
+        cast(null as {{ dbt.type_string() }}) as failure_signature
     from scores
     inner join series
         on scores.job_run_id = series.job_run_id

@@ -5,6 +5,7 @@
 {%- set text = dbt.type_string() -%}
 {%- set kinds = [
     'duration_regression', 'queue_spike', 'failure_rate', 'default_branch_broken', 'flaky_job',
+    'new_failure_signature',
 ] -%}
 
 with
@@ -19,6 +20,7 @@ unioned as (
             job_key,
             is_default_branch,
             runner_label,
+            failure_signature,
             series_position,
             scored_at,
             known_at,
@@ -50,6 +52,7 @@ final as (
         cast(job_key as {{ text }}) as job_key,
         cast(is_default_branch as {{ dbt.type_boolean() }}) as is_default_branch,
         cast(runner_label as {{ text }}) as runner_label,
+        cast(failure_signature as {{ text }}) as failure_signature,
         cast(series_position as {{ dbt.type_bigint() }}) as series_position,
         cast(scored_at as {{ dbt.type_timestamp() }}) as scored_at,
         cast(known_at as {{ dbt.type_timestamp() }}) as known_at,

@@ -4,8 +4,8 @@
     with. An episode on non-default branches whose evidence (its anomalous points, or its
     failed runs) comes from a single branch is that branch's own business (a pull request
     that is slower or red) and is left out. A failure_rate episode whose re-run failures
-    were mostly cured by the re-run (at least `apoa_flaky_min_cured_share` of them, and two)
-    is named flaky_job: the failures are flakes, not breakage.
+    were mostly cured by the re-run (at least `apoa_flaky_min_cured_share` of them, and
+    `apoa_flaky_min_events` runs) is named flaky_job: the failures are flakes, not breakage.
 -#}
 with
 
@@ -18,6 +18,7 @@ job_run_scores as (
         job_key,
         is_default_branch,
         runner_label,
+        failure_signature,
         series_position,
         scored_at,
         observed_value,
@@ -55,6 +56,7 @@ episode_items as (
         case
             when job_run_scores.kind in ('failure_rate', 'default_branch_broken')
                 then coalesce(job_runs.is_failure, false)
+            when job_run_scores.kind = 'new_failure_signature' then true
             else job_run_scores.is_anomaly
         end as is_evidence,
         row_number() over (
@@ -79,10 +81,13 @@ episodes as (
         kind,
         series_key,
         max(case when item_number = 1 then job_key end) as job_key,
+        -- queue pools and flaky jobs are not series of one branch class
         case
-            when kind != 'queue_spike' then max(case when item_number = 1 then is_default_branch end)
+            when kind not in ('queue_spike', 'flaky_job')
+                then max(case when item_number = 1 then is_default_branch end)
         end as is_default_branch,
         max(runner_label) as runner_label,
+        max(failure_signature) as failure_signature,
         min(series_position) as first_series_position,
         max(series_position) as last_series_position,
         max(case when item_number = 1 then job_run_id end) as first_job_run_id,
@@ -164,7 +169,7 @@ kept as (
         case
             when
                 episodes.kind = 'failure_rate'
-                and episode_failures.flaky_runs >= 2
+                and episode_failures.flaky_runs >= {{ var('apoa_flaky_min_events') }}
                 and episode_failures.flaky_runs
                 >= {{ var('apoa_flaky_min_cured_share') }} * episode_failures.rerun_failed_runs
                 then 'flaky_job'
@@ -175,6 +180,7 @@ kept as (
         episodes.job_key,
         episodes.is_default_branch,
         episodes.runner_label,
+        episodes.failure_signature,
         episodes.first_series_position,
         episodes.last_series_position,
         episodes.first_job_run_id,
@@ -202,7 +208,7 @@ kept as (
     left join episode_failures
         on episodes.episode_id = episode_failures.episode_id
     where
-        episodes.kind = 'queue_spike'
+        episodes.kind in ('queue_spike', 'flaky_job')
         or episodes.is_default_branch
         or episodes.branches >= {{ var('apoa_other_branches_min_branches') }}
 

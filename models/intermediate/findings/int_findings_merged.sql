@@ -1,10 +1,12 @@
 {#-
-    One row per finding: scorer episodes, with the failure episodes of one job series that
-    overlap in time merged into one finding. A run of red builds is one thing to act on: it
-    is named by the most specific kind among the merged episodes (default_branch_broken, then
-    flaky_job, then failure_rate). finding_id stays the id of the episode detected first, so
-    the finding keeps its identity when a later detection renames it; revision counts the
-    names it has had (1, 2 when failure_rate became default_branch_broken, ...).
+    One row per finding: scorer episodes, with the episodes of one job that overlap in time
+    merged, across its branch classes: a regression seen on main and on pull requests is one
+    regression, a run of red builds one thing to act on. The finding is named by the most
+    specific kind among its episodes (default_branch_broken, then flaky_job, then
+    failure_rate; durations are one kind), as the default branch saw it when it did; its first
+    run is the earliest of its episodes'. finding_id stays the id of the episode detected
+    first, so the finding keeps its identity when a later detection renames it; revision
+    counts the names it has had (1; 2 when failure_rate became default_branch_broken, ...).
 -#}
 with
 
@@ -17,6 +19,7 @@ episodes as (
         job_key,
         is_default_branch,
         runner_label,
+        failure_signature,
         first_series_position,
         last_series_position,
         first_job_run_id,
@@ -49,25 +52,34 @@ families as (
             when kind in ('failure_rate', 'flaky_job', 'default_branch_broken') then 'failure'
             else kind
         end as family,
+        -- a job's episodes merge across branch classes; a runner pool's and a new signature's
+        -- are their own
+        case
+            when kind = 'queue_spike' then series_key
+            when kind = 'new_failure_signature' then concat(job_key, '|', failure_signature)
+            else job_key
+        end as cluster_key,
         case kind
             when 'default_branch_broken' then 3
             when 'flaky_job' then 2
             else 1
-        end as precedence
+        end as precedence,
+        case when is_default_branch then 0 when is_default_branch is null then 1 else 2 end
+            as branch_rank
     from episodes
 
 ),
 
--- overlapping episodes of a family and series form one cluster (gaps and islands on spans)
+-- episodes of a family and job (or pool) that overlap in time form one cluster
 ordered as (
 
     select
         *,
-        max(last_series_position) over (
-            partition by family, series_key
-            order by first_series_position, detected_at, episode_id
+        max(last_scored_at) over (
+            partition by family, cluster_key
+            order by started_at, detected_at, episode_id
             rows between unbounded preceding and 1 preceding
-        ) as previous_end_position
+        ) as previous_ended_at
     from families
 
 ),
@@ -77,17 +89,42 @@ clustered as (
     select
         *,
         sum(
-            case
-                when previous_end_position is null or first_series_position > previous_end_position
-                    then 1
-                else 0
-            end
+            case when previous_ended_at is null or started_at > previous_ended_at then 1 else 0 end
         ) over (
-            partition by family, series_key
-            order by first_series_position, detected_at, episode_id
+            partition by family, cluster_key
+            order by started_at, detected_at, episode_id
             rows between unbounded preceding and current row
         ) as cluster_number
     from ordered
+
+),
+
+-- a broken streak names the finding when it is most of it; a streak inside a long stretch
+-- of intermittent failures is part of a failure rate
+cluster_spans as (
+
+    select
+        *,
+        {{ seconds_between('min(started_at) over (partition by family, cluster_key, cluster_number)',
+            'max(last_scored_at) over (partition by family, cluster_key, cluster_number)') }}
+            as cluster_seconds,
+        {{ seconds_between('started_at', 'last_scored_at') }} as episode_seconds
+    from clustered
+
+),
+
+named as (
+
+    select
+        *,
+        case
+            when
+                kind = 'default_branch_broken'
+                and episode_seconds < {{ var('apoa_broken_min_share') }} * cluster_seconds
+                then 0
+            else precedence
+        end as name_precedence
+    from cluster_spans
 
 ),
 
@@ -95,29 +132,24 @@ ranked as (
 
     select
         *,
+        -- the name: the most specific kind, on the default branch when it saw it too
         row_number() over (
-            partition by family, series_key, cluster_number
-            order by precedence desc, detected_at asc, episode_id asc
+            partition by family, cluster_key, cluster_number
+            order by name_precedence desc, branch_rank asc, detected_at asc, episode_id asc
         ) as lead_rank,
         row_number() over (
-            partition by family, series_key, cluster_number
+            partition by family, cluster_key, cluster_number
             order by detected_at asc, episode_id asc
         ) as detection_rank,
         row_number() over (
-            partition by family, series_key, cluster_number
-            order by first_series_position asc, detected_at asc
+            partition by family, cluster_key, cluster_number
+            order by started_at asc, branch_rank asc, episode_id asc
         ) as start_rank,
         row_number() over (
-            partition by family, series_key, cluster_number
-            order by last_series_position desc, detected_at asc
-        ) as end_rank,
-        -- the name the finding had once this episode was detected
-        max(precedence) over (
-            partition by family, series_key, cluster_number
-            order by detected_at asc, episode_id asc
-            rows between unbounded preceding and current row
-        ) as precedence_so_far
-    from clustered
+            partition by family, cluster_key, cluster_number
+            order by last_scored_at desc, branch_rank asc, episode_id asc
+        ) as end_rank
+    from named
 
 ),
 
@@ -127,12 +159,13 @@ merged as (
         max(case when detection_rank = 1 then episode_id end) as finding_id,
         max(case when lead_rank = 1 then kind end) as kind,
         family,
-        series_key,
+        max(case when lead_rank = 1 then series_key end) as series_key,
         max(case when lead_rank = 1 then job_key end) as job_key,
         max(case when lead_rank = 1 then is_default_branch end) as is_default_branch,
         max(runner_label) as runner_label,
-        min(first_series_position) as first_series_position,
-        max(last_series_position) as last_series_position,
+        max(failure_signature) as failure_signature,
+        max(case when lead_rank = 1 then first_series_position end) as first_series_position,
+        max(case when lead_rank = 1 then last_series_position end) as last_series_position,
         max(case when start_rank = 1 then first_job_run_id end) as first_job_run_id,
         max(case when end_rank = 1 then last_job_run_id end) as last_job_run_id,
         max(case when start_rank = 1 then last_good_job_run_id end) as last_good_job_run_id,
@@ -140,8 +173,8 @@ merged as (
         max(last_scored_at) as last_scored_at,
         min(detected_at) as detected_at,
         min(status) as status,
-        max(case when lead_rank = 1 then resolution end) as resolution,
-        count(distinct precedence_so_far) as revision,
+        max(case when end_rank = 1 then resolution end) as resolution,
+        count(*) as revision,
         max(case when lead_rank = 1 then episode_runs end) as episode_runs,
         max(case when lead_rank = 1 then anomalous_runs end) as anomalous_runs,
         max(case when lead_rank = 1 then observed_value end) as observed_value,
@@ -153,7 +186,7 @@ merged as (
         max(scorer) as scorer,
         max(scorer_version) as scorer_version
     from ranked
-    group by family, series_key, cluster_number
+    group by family, cluster_key, cluster_number
 
 )
 

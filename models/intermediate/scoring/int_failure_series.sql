@@ -101,6 +101,12 @@ with_verdicts as (
             partition by runs.job_key, latest.is_default_branch
             order by runs.created_at asc, runs.run_id asc
         ) as series_position,
+        -- the job's runs on every branch: flakiness belongs to the job, not to a branch
+        {{ surrogate_key(['runs.job_key']) }} as job_series_key,
+        row_number() over (
+            partition by runs.job_key
+            order by runs.created_at asc, runs.run_id asc
+        ) as job_position,
         runs.attempts,
         runs.conclusion in ('failure', 'timed_out') as is_failure,
         runs.has_failed_attempt = 1 as has_failure,

@@ -14,6 +14,7 @@ findings as (
         job_key,
         is_default_branch,
         runner_label,
+        failure_signature,
         first_job_run_id,
         last_job_run_id,
         last_good_job_run_id,
@@ -51,6 +52,15 @@ job_runs as (
         html_url,
         longest_step_name
     from {{ ref('fct_job_runs') }}
+
+),
+
+log_signals as (
+
+    select
+        job_run_id,
+        first_error_line
+    from {{ ref('fct_job_run_log_signals') }}
 
 ),
 
@@ -95,7 +105,9 @@ joined as (
         end as step_name,
         blamed_steps.step_growth_seconds,
         blamed_steps.step_observed_seconds,
-        blamed_steps.step_baseline_seconds
+        blamed_steps.step_baseline_seconds,
+        case when findings.kind = 'new_failure_signature' then log_signals.first_error_line end
+            as failure_line
     from findings
     inner join job_runs as first_runs
         on findings.first_job_run_id = first_runs.job_run_id
@@ -105,6 +117,8 @@ joined as (
         on findings.last_good_job_run_id = last_good_runs.job_run_id
     left join blamed_steps
         on findings.finding_id = blamed_steps.finding_id
+    left join log_signals
+        on findings.first_job_run_id = log_signals.job_run_id
 
 ),
 
@@ -114,13 +128,14 @@ described as (
         *,
         case
             when kind = 'default_branch_broken' then 'critical'
-            when kind = 'flaky_job' then 'warning'
+            when kind in ('flaky_job', 'new_failure_signature') then 'warning'
             -- critical when the episode sits beyond the band by more than the band's own width
             when observed_value - expected_value >= 2 * (expected_upper - expected_value)
                 then 'critical'
             else 'warning'
         end as severity,
         case family
+            when 'new_failure_signature' then 'occurrences'
             when 'failure' then
                 case kind
                     when 'default_branch_broken' then 'consecutive_failed_runs'
@@ -177,6 +192,12 @@ summarized as (
                     subject,
                     case when status = 'open' then ' is broken: ' else ' was broken: ' end,
                     peak_text, ' runs in a row failed on every attempt, ', since
+                )
+            when 'new_failure_signature'
+                then concat(
+                    subject, ' failed with an error never seen before for this job: `',
+                    coalesce(failure_signature, '?'), '` (', cast(episode_runs as {{ text }}),
+                    case when episode_runs = 1 then ' time), ' else ' times), ' end, since
                 )
             when 'flaky_job'
                 then concat(
@@ -240,7 +261,10 @@ final as (
         cast(resolution as {{ text }}) as resolution,
         cast(anomalous_runs as {{ dbt.type_bigint() }}) as anomalous_runs,
         cast(episode_runs as {{ dbt.type_bigint() }}) as episode_runs,
-        cast(observed_value as {{ type_double() }}) as observed_value,
+        cast(
+            case when kind = 'new_failure_signature' then episode_runs else observed_value end
+            as {{ type_double() }}
+        ) as observed_value,
         cast(peak_observed_value as {{ type_double() }}) as peak_observed_value,
         cast(expected_value as {{ type_double() }}) as expected_value,
         cast(expected_lower as {{ type_double() }}) as expected_lower,
@@ -251,7 +275,11 @@ final as (
         cast(step_growth_seconds as {{ type_double() }}) as step_growth_seconds,
         cast(step_observed_seconds as {{ type_double() }}) as step_observed_seconds,
         cast(step_baseline_seconds as {{ type_double() }}) as step_baseline_seconds,
-        cast(null as {{ text }}) as failure_signature,
+        cast(failure_signature as {{ text }}) as failure_signature,
+        cast(failure_line as {{ text }}) as failure_line,
+        cast(
+            case when kind = 'new_failure_signature' then false end as {{ dbt.type_boolean() }}
+        ) as failure_signature_seen_before,
         cast(summary as {{ text }}) as summary,
         cast(scorer as {{ text }}) as scorer,
         cast(scorer_version as {{ text }}) as scorer_version

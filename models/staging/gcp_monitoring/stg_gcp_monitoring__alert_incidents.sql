@@ -35,6 +35,8 @@ with
 
 source as (
 
+    -- the messages of other kinds are skipped inside the table scan, their payloads never
+    -- read: DuckDB pushes a filter on raw columns into the scan when it is in its where clause
     select
         message_id,
         load_seq,
@@ -42,12 +44,12 @@ source as (
         attributes,
         payload
     from {{ source('raw', 'raw_pipeline_metrics') }}
-    {{ apoa_new_rows() }}
+    where
+        {{ json_text('attributes', '$.metric_type') }} is null
+        {{ apoa_new_rows(keyword='and') }}
 
 ),
 
--- TimeSeries published by APOA's runner workflow and exporter say so in an attribute: only
--- the other messages are parsed here
 candidates as (
 
     select
@@ -56,7 +58,6 @@ candidates as (
         ingested_at,
         {{ json_extract_paths('payload', incident_paths) }} as incident_fields
     from source
-    where {{ json_text('attributes', '$.metric_type') }} is null
 
 ),
 

@@ -33,6 +33,7 @@
     'task_id': '$.resource.labels.task_id',
 } -%}
 {%- set message_paths = dict(series_paths, time_series='$.timeSeries') -%}
+{#- point_id is the series' md5 and the interval end as sent: a point's identity. -#}
 {%- set point_paths = {
     'start_time': '$.interval.startTime',
     'end_time': '$.interval.endTime',
@@ -144,38 +145,15 @@ all_series as (
 
 ),
 
-points as (
-
-    select
-        all_series.message_id,
-        all_series.load_seq,
-        all_series.ingested_at,
-        all_series.metric_type,
-        all_series.metric_labels,
-        all_series.resource_type,
-        all_series.resource_labels,
-        all_series.metric_kind,
-        all_series.value_type,
-        all_series.unit,
-        all_series.github_run_id,
-        all_series.github_run_attempt,
-        all_series.github_job,
-        all_series.runner_name,
-        all_series.instance_name,
-        all_series.pod_name,
-        all_series.task_id,
-        {{ json_extract_paths('point', point_paths) }} as point_fields
-    from all_series
-    {{ json_array_elements('all_series.points', 'point') }}
-
-),
-
-renamed as (
+-- the link keys and the series' identity, once per series rather than once per point
+keyed_series as (
 
     select
         message_id,
         load_seq,
         ingested_at,
+        {{ surrogate_key(['metric_type', 'metric_labels', 'resource_type', 'resource_labels']) }}
+            as series_id,
         metric_type,
         metric_labels,
         resource_type,
@@ -183,21 +161,7 @@ renamed as (
         metric_kind,
         value_type,
         unit,
-        {{ json_path_text('point_fields', point_paths, 'end_time') }} as end_time_text,
-        {{ iso_timestamp(json_path_text('point_fields', point_paths, 'start_time')) }} as start_at,
-        {{ iso_timestamp(json_path_text('point_fields', point_paths, 'end_time')) }} as end_at,
-        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'double_value'), type_double()) }}
-            as double_value,
-        -- protojson sends int64 as a JSON string
-        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'int64_value'), dbt.type_bigint()) }}
-            as int64_value,
-        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'bool_value'), dbt.type_boolean()) }}
-            as bool_value,
-        {{ json_path_text('point_fields', point_paths, 'string_value') }} as string_value,
-        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'distribution_count'), dbt.type_bigint()) }}
-            as distribution_count,
-        {{ dbt.safe_cast(json_path_text('point_fields', point_paths, 'distribution_mean'), type_double()) }}
-            as distribution_mean,
+        points,
         case
             when github_run_id is not null then 'labels'
             when {{ regexp_capture('task_id', '^([0-9]+)/[0-9]+/.+$') }} is not null then 'execution_id'
@@ -216,18 +180,53 @@ renamed as (
             else {{ regexp_capture('task_id', '^[0-9]+/[0-9]+/(.+)$') }}
         end as link_job,
         coalesce(runner_name, instance_name, pod_name) as runner_name
-    from points
+    from all_series
 
 ),
 
-keyed as (
+points as (
+
+    {{ json_explode(
+        'keyed_series', 'points',
+        keep=[
+            'message_id', 'load_seq', 'ingested_at', 'series_id', 'metric_type', 'metric_labels',
+            'resource_type', 'resource_labels', 'metric_kind', 'value_type', 'unit', 'link_source',
+            'link_run_id', 'link_run_attempt', 'link_job', 'runner_name',
+        ],
+        fields=point_paths,
+    ) }}
+
+),
+
+renamed as (
 
     select
-        {{ surrogate_key([
-            'metric_type', 'metric_labels', 'resource_type', 'resource_labels', 'end_time_text',
-        ]) }} as point_id,
-        *
-    from renamed
+        {{ dbt.concat(['series_id', "'@'", "coalesce(end_time, '')"]) }} as point_id,
+        message_id,
+        load_seq,
+        ingested_at,
+        metric_type,
+        metric_labels,
+        resource_type,
+        resource_labels,
+        metric_kind,
+        value_type,
+        unit,
+        {{ iso_timestamp('start_time') }} as start_at,
+        {{ iso_timestamp('end_time') }} as end_at,
+        {{ dbt.safe_cast('double_value', type_double()) }} as double_value,
+        -- protojson sends int64 as a JSON string
+        {{ dbt.safe_cast('int64_value', dbt.type_bigint()) }} as int64_value,
+        {{ dbt.safe_cast('bool_value', dbt.type_boolean()) }} as bool_value,
+        string_value,
+        {{ dbt.safe_cast('distribution_count', dbt.type_bigint()) }} as distribution_count,
+        {{ dbt.safe_cast('distribution_mean', type_double()) }} as distribution_mean,
+        link_source,
+        link_run_id,
+        link_run_attempt,
+        link_job,
+        runner_name
+    from points
 
 ),
 
@@ -236,7 +235,7 @@ ranked as (
     select
         *,
         row_number() over (partition by point_id order by load_seq) as point_copy_number
-    from keyed
+    from renamed
 
 ),
 

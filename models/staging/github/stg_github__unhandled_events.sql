@@ -15,14 +15,14 @@
     'action': '$.action',
     'repository': '$.repository.full_name',
     'sender_login': '$.sender.login',
-    'workflow_job_id': '$.workflow_job.id',
-    'workflow_run_id': '$.workflow_run.id',
 } -%}
 
 with
 
 source as (
 
+    -- the messages of other kinds are skipped inside the table scan, their payloads never
+    -- read: DuckDB pushes a filter on raw columns into the scan when it is in its where clause
     select
         message_id,
         load_seq,
@@ -30,7 +30,9 @@ source as (
         attributes,
         payload
     from {{ source('raw', 'raw_github_events') }}
-    {{ apoa_new_rows() }}
+    where
+        coalesce({{ json_text('attributes', '$.github_event') }}, '') not in ('workflow_job', 'workflow_run')
+        {{ apoa_new_rows(keyword='and') }}
 
 ),
 
@@ -46,7 +48,6 @@ attributed as (
 
 ),
 
--- workflow_job and workflow_run deliveries are staged elsewhere; only the rest is parsed
 other_messages as (
 
     select
@@ -55,11 +56,9 @@ other_messages as (
         ingested_at,
         {{ json_path_text('attribute_fields', attribute_paths, 'github_event') }} as github_event,
         {{ json_path_text('attribute_fields', attribute_paths, 'github_delivery') }} as github_delivery,
+        payload,
         {{ json_extract_paths('payload', event_paths) }} as event_fields
     from attributed
-    where
-        coalesce({{ json_path_text('attribute_fields', attribute_paths, 'github_event') }}, '')
-        not in ('workflow_job', 'workflow_run')
 
 ),
 
@@ -78,9 +77,15 @@ renamed as (
             when github_event is not null then 'event_not_modeled'
             else 'no_github_event_attribute'
         end as reason,
-        {{ json_path_text('event_fields', event_paths, 'workflow_job_id') }} is not null
-        or {{ json_path_text('event_fields', event_paths, 'workflow_run_id') }} is not null
-            as is_staged_as_workflow_event
+        -- only a message without the attribute can still be a workflow event (staged as one
+        -- when its payload holds the object); a case reads those payloads alone
+        case
+            when github_event is null
+                then
+                    {{ json_text('payload', '$.workflow_job.id') }} is not null
+                    or {{ json_text('payload', '$.workflow_run.id') }} is not null
+            else false
+        end as is_staged_as_workflow_event
     from other_messages
 
 ),

@@ -11,7 +11,6 @@
 
 {#- Every field staged from a workflow_job delivery: parsed once per payload (json_paths.sql). -#}
 {%- set attribute_paths = {
-    'github_event': '$.github_event',
     'github_delivery': '$.github_delivery',
     'apoa_source': '$.apoa_source',
 } -%}
@@ -45,6 +44,8 @@ with
 
 source as (
 
+    -- the messages of other kinds are skipped inside the table scan, their payloads never
+    -- read: DuckDB pushes a filter on raw columns into the scan when it is in its where clause
     select
         message_id,
         load_seq,
@@ -52,7 +53,9 @@ source as (
         attributes,
         payload
     from {{ source('raw', 'raw_github_events') }}
-    {{ apoa_new_rows() }}
+    where
+        coalesce({{ json_text('attributes', '$.github_event') }}, 'workflow_job') = 'workflow_job'
+        {{ apoa_new_rows(keyword='and') }}
 
 ),
 
@@ -68,7 +71,6 @@ attributed as (
 
 ),
 
--- other events are skipped before their payload is parsed
 job_messages as (
 
     select
@@ -79,10 +81,6 @@ job_messages as (
         {{ json_path_text('attribute_fields', attribute_paths, 'apoa_source') }} as apoa_source,
         {{ json_extract_paths('payload', job_paths) }} as job_fields
     from attributed
-    where
-        coalesce(
-            {{ json_path_text('attribute_fields', attribute_paths, 'github_event') }}, 'workflow_job'
-        ) = 'workflow_job'
 
 ),
 

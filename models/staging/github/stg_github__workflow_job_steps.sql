@@ -37,14 +37,11 @@ workflow_jobs as (
 
 unnested as (
 
-    select
-        workflow_jobs.job_id,
-        workflow_jobs.delivery_id,
-        workflow_jobs.last_load_seq,
-        workflow_jobs.last_ingested_at,
-        {{ json_extract_paths('step', step_paths) }} as step_fields
-    from workflow_jobs
-    {{ json_array_elements('workflow_jobs.steps', 'step') }}
+    {{ json_explode(
+        'workflow_jobs', 'steps',
+        keep=['job_id', 'delivery_id', 'last_load_seq', 'last_ingested_at'],
+        fields=step_paths,
+    ) }}
 
 ),
 
@@ -55,13 +52,12 @@ renamed as (
         delivery_id,
         last_load_seq,
         last_ingested_at,
-        {{ dbt.safe_cast(json_path_text('step_fields', step_paths, 'number'), dbt.type_bigint()) }}
-            as step_number,
-        {{ json_path_text('step_fields', step_paths, 'name') }} as step_name,
-        {{ json_path_text('step_fields', step_paths, 'status') }} as status,
-        {{ json_path_text('step_fields', step_paths, 'conclusion') }} as conclusion,
-        {{ iso_timestamp(json_path_text('step_fields', step_paths, 'started_at')) }} as started_at,
-        {{ iso_timestamp(json_path_text('step_fields', step_paths, 'completed_at')) }} as completed_at
+        {{ dbt.safe_cast('number', dbt.type_bigint()) }} as step_number,
+        name as step_name,
+        status,
+        conclusion,
+        {{ iso_timestamp('started_at') }} as started_at,
+        {{ iso_timestamp('completed_at') }} as completed_at
     from unnested
 
 ),

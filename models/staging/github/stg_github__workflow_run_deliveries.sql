@@ -11,7 +11,6 @@
 
 {#- Every field staged from a workflow_run delivery: parsed once per payload (json_paths.sql). -#}
 {%- set attribute_paths = {
-    'github_event': '$.github_event',
     'github_delivery': '$.github_delivery',
     'apoa_source': '$.apoa_source',
 } -%}
@@ -50,6 +49,8 @@ with
 
 source as (
 
+    -- the messages of other kinds are skipped inside the table scan, their payloads never
+    -- read: DuckDB pushes a filter on raw columns into the scan when it is in its where clause
     select
         message_id,
         load_seq,
@@ -57,7 +58,9 @@ source as (
         attributes,
         payload
     from {{ source('raw', 'raw_github_events') }}
-    {{ apoa_new_rows() }}
+    where
+        coalesce({{ json_text('attributes', '$.github_event') }}, 'workflow_run') = 'workflow_run'
+        {{ apoa_new_rows(keyword='and') }}
 
 ),
 
@@ -73,7 +76,6 @@ attributed as (
 
 ),
 
--- other events are skipped before their payload is parsed
 run_messages as (
 
     select
@@ -84,10 +86,6 @@ run_messages as (
         {{ json_path_text('attribute_fields', attribute_paths, 'apoa_source') }} as apoa_source,
         {{ json_extract_paths('payload', run_paths) }} as run_fields
     from attributed
-    where
-        coalesce(
-            {{ json_path_text('attribute_fields', attribute_paths, 'github_event') }}, 'workflow_run'
-        ) = 'workflow_run'
 
 ),
 
