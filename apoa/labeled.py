@@ -8,7 +8,7 @@ scores the anomaly engine against these labels; `tests/test_scoring.py` builds a
 Scenarios (one job, or one runner pool, each):
 
 - positives, with the kind the engine must report: sustained duration regressions of +30%,
-  +60% and +150% (all in one step), queue spikes of 5x and 20x on a runner pool (3 hours),
+  +60% and +150% (all in one step), a +60% regression fixed after 20 runs, queue spikes of 5x and 20x on a runner pool (3 hours),
   failure rates rising from 2% to 20% or 60% (for 40 default-branch runs), flaky jobs failing
   10% or 35% of attempts at random (re-runs pass), a default branch broken for 6-10 runs;
 - with logs only: a job that starts failing now and then with an error it never logged
@@ -86,6 +86,7 @@ SCENARIOS = (
     Scenario("duration +30%", "duration_regression", "duration", 1.3, 6),
     Scenario("duration +60%", "duration_regression", "duration", 1.6, 5),
     Scenario("duration +150%", "duration_regression", "duration", 2.5, 5),
+    Scenario("duration +60%, fixed after 20 runs", "duration_regression", "duration", 1.6, 3),
     Scenario("queue 5x", "queue_spike", "queue", 5.0, 4),
     Scenario("queue 20x", "queue_spike", "queue", 20.0, 4),
     Scenario("failure rate 2% -> 20%", "failure_rate", "failure", 0.2, 5),
@@ -273,7 +274,7 @@ class _Simulator:
             for index in range(1, count + 1):
                 slug = (
                     scenario.name.replace("%", "pct").replace("+", "plus").replace("->", "to")
-                )
+                ).replace(",", "")
                 slug = "-".join(part for part in slug.replace(".", "").split() if part)
                 if scenario.family == "queue":
                     self._queue_scenario(scenario, f"{slug}-{index}")
@@ -352,6 +353,8 @@ class _Simulator:
         slow_branch: str | None = None
         if family == "duration" and scenario and scenario.kind:
             slow_from = start_t
+            if "fixed after" in name:
+                slow_until = job.runs[main[main.index(start_main) + 20]].created
         elif name.startswith("regression reverted"):
             slow_from, slow_until = start_t, job.runs[main[main.index(start_main) + 2]].created
         elif name.startswith("lone outliers"):

@@ -609,25 +609,60 @@
 
     ),
 
-    -- a start inside an earlier episode is that episode seen again
+    -- a start inside an earlier episode, or within k points of its end, is that episode seen
+    -- again: gaps and islands over the extents
+    {{ name }}_extent_groups as (
+
+        select
+            *,
+            sum(case when previous_end is null or start_position > previous_end + {{ p.k }} then 1 else 0 end)
+                over (
+                    partition by series_key order by start_position
+                    rows between unbounded preceding and current row
+                ) as group_number
+        from (
+            select
+                *,
+                max(end_position) over (
+                    partition by series_key order by start_position
+                    rows between unbounded preceding and 1 preceding
+                ) as previous_end
+            from {{ name }}_extents
+        ) as ordered
+
+    ),
+
     {{ name }}_episodes as (
 
         select
-            {{ surrogate_key(["'" ~ kind ~ "'", 'extents.series_key', 'extents.start_job_run_id']) }}
-                as episode_id,
-            extents.series_key,
-            extents.start_position,
-            extents.end_position,
-            extents.start_job_run_id,
-            extents.resolution,
-            extents.confirmed_at as detected_at
-        from {{ name }}_extents as extents
-        left join {{ name }}_extents as earlier
-            on
-                extents.series_key = earlier.series_key
-                and earlier.start_position < extents.start_position
-                and extents.start_position <= earlier.end_position
-        where earlier.start_position is null
+            {{ surrogate_key(["'" ~ kind ~ "'", 'series_key', 'start_job_run_id']) }} as episode_id,
+            series_key,
+            start_position,
+            end_position,
+            start_job_run_id,
+            resolution,
+            detected_at
+        from (
+            select
+                series_key,
+                min(start_position) as start_position,
+                max(end_position) as end_position,
+                max(case when group_rank = 1 then start_job_run_id end) as start_job_run_id,
+                max(case when group_rank_from_last = 1 then resolution end) as resolution,
+                max(case when group_rank = 1 then confirmed_at end) as detected_at
+            from (
+                select
+                    *,
+                    row_number() over (
+                        partition by series_key, group_number order by start_position
+                    ) as group_rank,
+                    row_number() over (
+                        partition by series_key, group_number order by end_position desc
+                    ) as group_rank_from_last
+                from {{ name }}_extent_groups
+            ) as ranked
+            group by series_key, group_number
+        ) as merged
 
     )
 {%- endmacro %}

@@ -34,6 +34,7 @@ job_attempts as (
         job_run_id,
         job_key,
         is_default_branch,
+        repository,
         completed_at,
         {{ surrogate_key(['job_key']) }} as series_key,
         row_number() over (
@@ -87,7 +88,7 @@ common_elsewhere as (
             sightings.owner = others.owner
             and sightings.failure_signature = others.failure_signature
             and sightings.job_key != others.job_key
-            and others.first_seen_at < sightings.first_seen_at
+            and sightings.first_seen_at > others.first_seen_at
     group by sightings.job_key, sightings.failure_signature
     having count(*) >= {{ var('apoa_signature_max_other_jobs') }}
 

@@ -136,12 +136,13 @@ described as (
         end as severity,
         case family
             when 'new_failure_signature' then 'occurrences'
-            when 'failure' then
-                case kind
-                    when 'default_branch_broken' then 'consecutive_failed_runs'
-                    when 'flaky_job' then 'flaky_runs_per_{{ flaky_window }}_runs'
-                    else 'failures_per_{{ failure_window }}_runs'
-                end
+            when 'failure'
+                then
+                    case kind
+                        when 'default_branch_broken' then 'consecutive_failed_runs'
+                        when 'flaky_job' then 'flaky_runs_per_{{ flaky_window }}_runs'
+                        else 'failures_per_{{ failure_window }}_runs'
+                    end
             else 'seconds'
         end as unit,
         concat(
@@ -178,39 +179,39 @@ summarized as (
         case kind
             when 'duration_regression'
                 then concat(
-                    subject, ' takes ', observed_duration_text, ', ', coalesce(ratio_text, '?'),
-                    'x its usual ', expected_duration_text, ', ', since
-                )
+                        subject, ' takes ', observed_duration_text, ', ', coalesce(ratio_text, '?'),
+                        'x its usual ', expected_duration_text, ', ', since
+                    )
             when 'queue_spike'
                 then concat(
-                    'jobs on runners ', coalesce(runner_label, '?'), ' waited ',
-                    observed_duration_text, ' for a runner, ', coalesce(ratio_text, '?'),
-                    'x the usual ', expected_duration_text, ', since ', started_text, ' UTC'
-                )
+                        'jobs on runners ', coalesce(runner_label, '?'), ' waited ',
+                        observed_duration_text, ' for a runner, ', coalesce(ratio_text, '?'),
+                        'x the usual ', expected_duration_text, ', since ', started_text, ' UTC'
+                    )
             when 'default_branch_broken'
                 then concat(
-                    subject,
-                    case when status = 'open' then ' is broken: ' else ' was broken: ' end,
-                    peak_text, ' runs in a row failed on every attempt, ', since
-                )
+                        subject,
+                        case when status = 'open' then ' is broken: ' else ' was broken: ' end,
+                        peak_text, ' runs in a row failed on every attempt, ', since
+                    )
             when 'new_failure_signature'
                 then concat(
-                    subject, ' failed with an error never seen before for this job: `',
-                    coalesce(failure_signature, '?'), '` (', cast(episode_runs as {{ text }}),
-                    case when episode_runs = 1 then ' time), ' else ' times), ' end, since
-                )
+                        subject, ' failed with an error never seen before for this job: `',
+                        coalesce(failure_signature, '?'), '` (', cast(episode_runs as {{ text }}),
+                        case when episode_runs = 1 then ' time), ' else ' times), ' end, since
+                    )
             when 'flaky_job'
                 then concat(
-                    subject, ' is flaky: ', peak_text, ' of {{ flaky_window }} consecutive runs ',
-                    'failed and then passed on the same commit (acceptable: ', usual_upper_text,
-                    '), ', since
-                )
+                        subject, ' is flaky: ', peak_text, ' of {{ flaky_window }} consecutive runs ',
+                        'failed and then passed on the same commit (acceptable: ', usual_upper_text,
+                        '), ', since
+                    )
             else concat(
-                subject, ' failed ', peak_text, ' of {{ failure_window }} consecutive runs, usually ',
-                usual_low_text,
-                case when usual_high_text != usual_low_text then concat('-', usual_high_text) else '' end,
-                ', ', since
-            )
+                    subject, ' failed ', peak_text, ' of {{ failure_window }} consecutive runs, usually ',
+                    usual_low_text,
+                    case when usual_high_text != usual_low_text then concat('-', usual_high_text) else '' end,
+                    ', ', since
+                )
         end as summary
     from described
 
@@ -233,9 +234,9 @@ final as (
             case
                 when kind = 'queue_spike' then concat('runners ', coalesce(runner_label, '?'))
                 else concat(
-                    coalesce(repository, '?'), ' / ', coalesce(workflow_name, '?'), ' / ',
-                    coalesce(job_name, '?')
-                )
+                        coalesce(repository, '?'), ' / ', coalesce(workflow_name, '?'), ' / ',
+                        coalesce(job_name, '?')
+                    )
             end as {{ text }}
         ) as entity,
         cast(job_key as {{ text }}) as job_key,
