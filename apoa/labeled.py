@@ -8,7 +8,8 @@ scores the anomaly engine against these labels; `tests/test_scoring.py` builds a
 Scenarios (one job, or one runner pool, each):
 
 - positives, with the kind the engine must report: sustained duration regressions of +30%,
-  +60% and +150% (all in one step), a +60% regression fixed after 20 runs, queue spikes of 5x and 20x on a runner pool (3 hours),
+  +60% and +150% (all in one step), a +60% regression fixed after 20 runs, queue spikes of
+  5x and 20x on a runner pool (3 hours),
   failure rates rising from 2% to 20% or 60% (for 40 default-branch runs), flaky jobs failing
   10% or 35% of attempts at random (re-runs pass), a default branch broken for 6-10 runs;
 - with logs only: a job that starts failing now and then with an error it never logged
@@ -362,9 +363,7 @@ class _Simulator:
             outliers = set(rng.sample(candidates, min(4, len(candidates))))
         elif name.startswith("slowdown on one feature"):
             branches = [r.branch for r in job.runs[len(job.runs) // 3 :] if r.branch != "main"]
-            slow_branch = next(
-                b for b in dict.fromkeys(branches) if branches.count(b) >= 5
-            )
+            slow_branch = next(b for b in dict.fromkeys(branches) if branches.count(b) >= 5)
         elif family == "failure" and scenario and scenario.kind:
             end_index = main[min(len(main) - 1, main.index(start_main) + 40)]
             fail_window = (start_t, job.runs[end_index].created)
@@ -377,9 +376,12 @@ class _Simulator:
 
         for index, run in enumerate(job.runs):
             factor = 1.0
-            if slow_from is not None and run.created >= slow_from:
-                if slow_until is None or run.created < slow_until:
-                    factor = scenario.effect if scenario else 1.0
+            if (
+                slow_from is not None
+                and run.created >= slow_from
+                and (slow_until is None or run.created < slow_until)
+            ):
+                factor = scenario.effect if scenario else 1.0
             if slow_branch is not None and run.branch == slow_branch:
                 factor = scenario.effect if scenario else 1.0
             if name.startswith("busy-hour") and is_busy(run.created):
@@ -388,9 +390,11 @@ class _Simulator:
             # does the commit fail for real (every attempt), or attempts at random?
             commit_fails = False
             flake = BASE_FAILURE_RATE
-            if fail_window and fail_window[0] <= run.created < fail_window[1]:
-                commit_fails = rng.random() < (scenario.effect if scenario else 0)
-            elif name.startswith("failing evenly"):
+            if (
+                fail_window
+                and fail_window[0] <= run.created < fail_window[1]
+                or name.startswith("failing evenly")
+            ):
                 commit_fails = rng.random() < (scenario.effect if scenario else 0)
             if index in broken_runs:
                 commit_fails = True
@@ -763,7 +767,9 @@ def land(db_path: Path, messages: Sequence[Message], prefix: str = "labeled") ->
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apoa.labeled", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m apoa.labeled", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--size", choices=("full", "small"), default="full")
     parser.add_argument("--runs", type=int, default=240, help="runs per job (default 240)")

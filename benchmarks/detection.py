@@ -232,7 +232,8 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
             matches = by_scorer[scorer]
             found = sum(1 for m in matches if m.finding)
             numeric = kind in NUMERIC_KINDS or scorer == "robust"
-            row += f" {found if numeric else '':>13} {_ratio(found, len(matches)) if numeric else '':>6}"
+            ratio = _ratio(found, len(matches)) if numeric else ""
+            row += f" {found if numeric else '':>13} {ratio:>6}"
         delays = [m.delay_runs for m in robust if m.delay_runs is not None]
         row += f" {f'{statistics.median(delays):.0f} runs' if delays else '-':>13}"
         lines.append(row)
@@ -248,7 +249,10 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
         row = f"{kind:<22}"
         for scorer in SCORERS:
             true = sum(
-                1 for r in results for m in r.matches[scorer] if m.finding and m.episode.kind == kind
+                1
+                for r in results
+                for m in r.matches[scorer]
+                if m.finding and m.episode.kind == kind
             )
             false = sum(1 for r in results for f in r.false[scorer] if f["kind"] == kind)
             total = true + false

@@ -197,7 +197,11 @@ def test_labeled_episode_is_found_once_with_its_start(built: Built, scenario: st
 
 def test_no_findings_on_the_hard_negatives(built: Built) -> None:
     for negative in built.history.negatives:
-        found = findings_on(built, negative.entity)
+        # new_failure_signature is not what these jobs are look-alikes of: a job failing at
+        # 5% logs its test failure for the first time at some run, which is a new signature
+        found = [
+            f for f in findings_on(built, negative.entity) if f["kind"] != "new_failure_signature"
+        ]
         tolerated = [
             f
             for f in found
@@ -271,7 +275,7 @@ def test_an_accepted_level_becomes_the_baseline(built: Built) -> None:
         ),
         key=lambda s: s["series_position"],
     )
-    after = [s for s in scores if s["scored_at"] > finding["ended_at"]][30:]
+    after = [s for s in scores if s["scored_at"] > finding["ended_at"]][5:]
     assert after, "the history ends too soon after the acceptance"
     assert not any(s["is_anomaly"] for s in after)
     assert not any(s["episode_id"] for s in after)

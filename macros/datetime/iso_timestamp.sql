@@ -12,8 +12,12 @@
 
 {% macro duckdb__iso_timestamp(expr) -%}
     {#- A plain cast to TIMESTAMP drops the offset instead of applying it: parse as TIMESTAMPTZ,
-        then take the wall clock in UTC as a naive TIMESTAMP (DuckDB's UTC convention). -#}
-    timezone('UTC', try_cast(nullif({{ expr }}, '') as timestamptz))
+        then take the wall clock in UTC as a naive TIMESTAMP (DuckDB's UTC convention). Text
+        in UTC already ('...Z', nearly all of it) takes the plain cast, several times faster. -#}
+    case
+        when {{ expr }} like '%Z' then try_cast({{ expr }} as timestamp)
+        else timezone('UTC', try_cast(nullif({{ expr }}, '') as timestamptz))
+    end
 {%- endmacro %}
 
 {% macro bigquery__iso_timestamp(expr) -%}

@@ -47,54 +47,116 @@
 {%- endmacro %}
 
 
+{#-
+    The label path works per distinct link key (run, attempt, job name, runner), not per
+    item: all the points of a series share one, so the join and the choice happen once per
+    series. Only a key left with several equally good candidates is decided item by item,
+    by which candidate's [started_at, completed_at] holds the item.
+-#}
 {% macro apoa_link_by_labels(items, jobs) -%}
     select
         labelled.item_id,
-        case when ranked.tied_candidates = 1 then ranked.job_id end as job_run_id,
+        case
+            when keys.best_candidates = 1 then keys.best_job_id
+            when keys.best_candidates > 1 and windowed.window_candidates = 1 then windowed.job_id
+        end as job_run_id,
         labelled.link_source as link_method,
         case
-            when ranked.job_id is null then 'job_not_found'
-            when ranked.tied_candidates > 1 then 'ambiguous_job'
+            when keys.best_candidates is null then 'job_not_found'
+            when keys.best_candidates > 1 and coalesce(windowed.window_candidates, 0) != 1
+                then 'ambiguous_job'
         end as unlinked_reason
     from {{ items }} as labelled
     left join (
+        -- per key: how many candidates share the best runner match, and the best one
         select
-            item_id,
-            job_id,
-            count(*) over (partition by item_id, runner_match, window_match) as tied_candidates,
-            row_number() over (
-                partition by item_id
-                order by runner_match desc, window_match desc, job_id asc
-            ) as candidate_rank
-        from (
-            select
-                candidate_items.item_id,
-                candidate_jobs.job_id,
-                case
-                    when candidate_jobs.runner_name = candidate_items.runner_name then 1 else 0
-                end as runner_match,
-                case
-                    when
-                        candidate_items.observed_at >= candidate_jobs.started_at
-                        and candidate_items.observed_at <= candidate_jobs.completed_at
-                        then 1
-                    else 0
-                end as window_match
-            from {{ items }} as candidate_items
-            inner join {{ jobs }} as candidate_jobs
-                on
-                    candidate_items.link_run_id = candidate_jobs.run_id
-                    and coalesce(candidate_items.link_run_attempt, candidate_jobs.run_attempt)
-                    = candidate_jobs.run_attempt
-                    and (
-                        candidate_items.link_job is null
-                        or candidate_jobs.job_name = candidate_items.link_job
-                        or ends_with(candidate_jobs.job_name, concat(' / ', candidate_items.link_job))
-                    )
-        ) as candidates
-    ) as ranked
-        on labelled.item_id = ranked.item_id and ranked.candidate_rank = 1
+            scored.link_run_id,
+            scored.link_run_attempt,
+            scored.link_job,
+            scored.runner_name,
+            count(*) as best_candidates,
+            max(scored.job_id) as best_job_id
+        from ({{ apoa_label_candidates(items, jobs) }}) as scored
+        where scored.runner_match = scored.best_runner_match
+        group by scored.link_run_id, scored.link_run_attempt, scored.link_job, scored.runner_name
+    ) as keys
+        on
+            labelled.link_run_id = keys.link_run_id
+            and coalesce(labelled.link_run_attempt, -1) = coalesce(keys.link_run_attempt, -1)
+            and coalesce(labelled.link_job, '') = coalesce(keys.link_job, '')
+            and coalesce(labelled.runner_name, '') = coalesce(keys.runner_name, '')
+    left join (
+        -- items of a key with a tie: the candidates whose time window holds the item
+        select
+            tied_items.item_id,
+            count(*) as window_candidates,
+            max(tied.job_id) as job_id
+        from {{ items }} as tied_items
+        inner join ({{ apoa_label_candidates(items, jobs) }}) as tied
+            on
+                tied_items.link_run_id = tied.link_run_id
+                and coalesce(tied_items.link_run_attempt, -1) = coalesce(tied.link_run_attempt, -1)
+                and coalesce(tied_items.link_job, '') = coalesce(tied.link_job, '')
+                and coalesce(tied_items.runner_name, '') = coalesce(tied.runner_name, '')
+                and tied.runner_match = tied.best_runner_match
+                and tied.key_best_candidates > 1
+                and tied_items.observed_at >= tied.started_at
+                and tied_items.observed_at <= tied.completed_at
+        group by tied_items.item_id
+    ) as windowed
+        on labelled.item_id = windowed.item_id
     where labelled.link_run_id is not null
+{%- endmacro %}
+
+
+{#- The jobs each distinct label key can mean, with whether each is on the key's runner. -#}
+{% macro apoa_label_candidates(items, jobs) -%}
+    select
+        matched.*,
+        max(matched.runner_match) over (
+            partition by matched.link_run_id, matched.link_run_attempt, matched.link_job, matched.runner_name
+        ) as best_runner_match,
+        -- how many candidates share the best runner match
+        case
+            when max(matched.runner_match) over (
+                partition by matched.link_run_id, matched.link_run_attempt, matched.link_job, matched.runner_name
+            ) = 1
+                then sum(matched.runner_match) over (
+                    partition by matched.link_run_id, matched.link_run_attempt, matched.link_job, matched.runner_name
+                )
+            else count(*) over (
+                partition by matched.link_run_id, matched.link_run_attempt, matched.link_job, matched.runner_name
+            )
+        end as key_best_candidates
+    from (
+        select
+            link_keys.link_run_id,
+            link_keys.link_run_attempt,
+            link_keys.link_job,
+            link_keys.runner_name,
+            candidate_jobs.job_id,
+            candidate_jobs.started_at,
+            candidate_jobs.completed_at,
+            case when candidate_jobs.runner_name = link_keys.runner_name then 1 else 0 end as runner_match
+        from (
+            select distinct
+                link_run_id,
+                link_run_attempt,
+                link_job,
+                runner_name
+            from {{ items }}
+            where link_run_id is not null
+        ) as link_keys
+        inner join {{ jobs }} as candidate_jobs
+            on
+                link_keys.link_run_id = candidate_jobs.run_id
+                and coalesce(link_keys.link_run_attempt, candidate_jobs.run_attempt) = candidate_jobs.run_attempt
+                and (
+                    link_keys.link_job is null
+                    or candidate_jobs.job_name = link_keys.link_job
+                    or ends_with(candidate_jobs.job_name, concat(' / ', link_keys.link_job))
+                )
+    ) as matched
 {%- endmacro %}
 
 

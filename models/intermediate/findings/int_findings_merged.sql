@@ -170,10 +170,21 @@ merged as (
         max(case when end_rank = 1 then last_job_run_id end) as last_job_run_id,
         max(case when start_rank = 1 then last_good_job_run_id end) as last_good_job_run_id,
         min(started_at) as started_at,
-        max(last_scored_at) as last_scored_at,
+        case
+            when max(case when lead_rank = 1 then resolution end) = 'accepted'
+                then max(case when lead_rank = 1 then last_scored_at end)
+            else max(last_scored_at)
+        end as last_scored_at,
         min(detected_at) as detected_at,
-        min(status) as status,
-        max(case when end_rank = 1 then resolution end) as resolution,
+        -- open while any episode is, unless the default branch accepted the new level
+        case
+            when max(case when lead_rank = 1 then resolution end) = 'accepted' then 'resolved'
+            else min(status)
+        end as status,
+        case
+            when max(case when lead_rank = 1 then resolution end) = 'accepted' then 'accepted'
+            else max(case when end_rank = 1 then resolution end)
+        end as resolution,
         count(*) as revision,
         max(case when lead_rank = 1 then episode_runs end) as episode_runs,
         max(case when lead_rank = 1 then anomalous_runs end) as anomalous_runs,

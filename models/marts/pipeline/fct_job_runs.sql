@@ -176,31 +176,18 @@ run_attempts as (
 
 ),
 
-ranked_steps as (
-
-    select
-        job_id,
-        step_name,
-        step_seconds,
-        row_number() over (
-            partition by job_id
-            order by step_seconds desc, step_number asc
-        ) as step_rank
-    from {{ ref('stg_github__workflow_job_steps') }}
-    where
-        step_seconds is not null
-        and job_id in (select workflow_jobs.job_id from workflow_jobs)
-
-),
-
+-- the longest step; on equal seconds the earlier step (step numbers stay below 100000)
 longest_steps as (
 
     select
         job_id,
-        step_name as longest_step_name,
-        step_seconds as longest_step_seconds
-    from ranked_steps
-    where step_rank = 1
+        {{ value_at_max('step_name', 'step_seconds * 100000 - step_number') }} as longest_step_name,
+        max(step_seconds) as longest_step_seconds
+    from {{ ref('stg_github__workflow_job_steps') }}
+    where
+        step_seconds is not null
+        and job_id in (select workflow_jobs.job_id from workflow_jobs)
+    group by job_id
 
 ),
 
