@@ -182,7 +182,14 @@ def run(count: int, timeout: float = 3600, quiet: bool = False) -> dict:
         time.sleep(2)  # let redeliveries in flight arrive, so duplicates would show
         latency = remote.push_latency()
         writer = remote.status()["writer"]
-        build = remote.build(select="stg_github__workflow_job_deliveries stg_github__workflow_jobs")
+        # Staging only: what "no duplicates downstream" is about (the steps view too, since
+        # a relationships test joins it to the jobs).
+        staging = [
+            "stg_github__workflow_job_deliveries",
+            "stg_github__workflow_jobs",
+            "stg_github__workflow_job_steps",
+        ]
+        build = remote.build(select=" ".join(staging))
         integrity = remote.integrity()
         memory = peak_rss_mb(server.pid)
     finally:
