@@ -85,15 +85,6 @@ def run_demo(settings: Settings, fresh: bool, seed: int, runs: int) -> int:
     if fresh:
         for suffix in ("", ".wal"):
             Path(str(settings.db_path) + suffix).unlink(missing_ok=True)
-    elif settings.db_path.exists():
-        # The emulator numbers message ids from 1 again on every start, and landing is
-        # idempotent by message id: a kept warehouse would take the new deliveries for
-        # redeliveries of old ones and land nothing.
-        raise WarehouseBusy(
-            f"{settings.db_path} already exists. The demo needs a fresh warehouse: the Pub/Sub "
-            "emulator reuses message ids after a restart. Run `apoa demo --fresh` (it deletes "
-            "that file) or point APOA_HOME at another directory."
-        )
 
     history = generate_history(seed=seed, runs_per_workflow=runs)
     lines = [message.to_json_line() for message in history.messages]

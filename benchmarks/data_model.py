@@ -45,6 +45,7 @@ RUN_ID_STEP = 10**12
 SUITE_ID_STEP = 10**12
 REPO_ID_STEP = 10**10
 NEVER = "\x01apoa-none\x01"  # replace(x, NEVER, ...) changes nothing
+COPIES_PER_STATEMENT = 10
 
 # The data model: staging, the linking models and the pipeline marts. The anomaly engine
 # (scores, findings) has its own benchmark (benchmarks/detection.py); --whole-project adds it.
@@ -94,7 +95,7 @@ def floor_paths() -> dict[str, list[str]]:
 def run_floor(db_path: Path) -> dict[str, Any]:
     import duckdb
 
-    con = duckdb.connect(str(db_path))
+    con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
     con.execute("create schema if not exists floor")
     rows = {}
     started = time.perf_counter()
@@ -116,17 +117,39 @@ def run_floor(db_path: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- dbt
 
 
+# The project's `local` target with a memory limit: on a shared machine, DuckDB's default (80%
+# of RAM) lets the kernel kill the run before DuckDB spills to disk.
+BENCH_PROFILE = """
+apoa:
+  target: local
+  outputs:
+    local:
+      type: duckdb
+      path: "{db_path}"
+      schema: main
+      threads: 1
+      settings:
+        memory_limit: "{memory_limit}"
+"""
+MEMORY_LIMIT = "10GB"
+
+
 def run_dbt_command(db_path: Path, command: list[str]) -> dict[str, Any]:
     from dbt.cli.main import dbtRunner
 
     os.environ["APOA_HOME"] = str(db_path.parent)
     os.environ["NO_GCE_CHECK"] = "true"
     target = db_path.parent / "target"
+    profiles = db_path.parent / "profiles"
+    profiles.mkdir(exist_ok=True)
+    (profiles / "profiles.yml").write_text(
+        BENCH_PROFILE.format(db_path=db_path, memory_limit=MEMORY_LIMIT)
+    )
     outcome = dbtRunner().invoke(
         [
             *command,
             "--project-dir", str(ROOT),
-            "--profiles-dir", str(ROOT / "dbt_project"),
+            "--profiles-dir", str(profiles),
             "--target-path", str(target),
             "--log-path", str(target / "logs"),
             "--quiet",
@@ -323,7 +346,8 @@ def _copy_select(copy_expr: str, where: str) -> str:
     return f"""
         select
             'bench-' || idx || '-' || {copy_expr} as message_id,
-            row_number() over (order by send_order, {copy_expr}, idx) as rank,
+            position,
+            copy_number,
             timestamp '2026-11-01' as publish_time,
             timestamp '2026-11-01' as ingested_at,
             'projects/apoa-bench/subscriptions/' || topic as subscription,
@@ -338,24 +362,29 @@ def _copy_select(copy_expr: str, where: str) -> str:
 
 def fill(con, copies: int, first_copy: int = 0, share: float = 1.0, seq_start: int = 0) -> int:
     """Land copies first_copy .. first_copy + copies - 1 of the base in the raw tables, each
-    copy's first `share` of messages (in send order); load_seq continues from seq_start."""
+    copy's first `share` of messages (in send order). load_seq continues from seq_start, in
+    send order then copy: computed, not sorted (a sort would carry every payload)."""
     landed = 0
     for topic, table in RAW_TABLES.items():
-        where = f"where topic = '{topic}'"
-        if share < 1.0:
-            total = con.execute("select count(*) from base where topic = ?", [topic]).fetchone()[0]
-            keep = max(1, round(total * share))
-            where += (
-                f" and idx in (select idx from base where topic = '{topic}' "
-                f"order by send_order, idx limit {keep})"
-            )
-        select = _copy_select(f"(copy_number + {first_copy})", where).replace(
-            "from base", f"from base cross join range({copies}) as copies(copy_number)"
-        )
         con.execute(
-            f"insert into raw.{table} select message_id, {seq_start} + rank, publish_time, "
-            f"ingested_at, subscription, attributes, payload from ({select})"
+            "create or replace temp table positions as select idx, row_number() over "
+            f"(order by send_order, idx) as position from base where topic = '{topic}'"
         )
+        total = con.execute("select count(*) from positions").fetchone()[0]
+        keep = total if share >= 1.0 else max(1, round(total * share))
+        for first in range(0, copies, COPIES_PER_STATEMENT):
+            count = min(COPIES_PER_STATEMENT, copies - first)
+            copy_expr = f"(copy_number + {first_copy + first})"
+            select = _copy_select(copy_expr, f"where position <= {keep}").replace(
+                "from base",
+                "from base inner join positions using (idx) "
+                f"cross join range({count}) as copies(copy_number)",
+            )
+            con.execute(
+                f"insert into raw.{table} select message_id, "
+                f"{seq_start} + (position - 1) * {copies} + {first} + copy_number + 1, "
+                f"publish_time, ingested_at, subscription, attributes, payload from ({select})"
+            )
         added = con.execute(
             f"select count(*), max(load_seq) from raw.{table} where load_seq > {seq_start}"
         ).fetchone()
@@ -383,7 +412,7 @@ def bench_size(job_runs: int, base: Base, work: Path, selection: list[str]) -> d
     db_path = directory / "apoa.duckdb"
     copies = max(1, round(job_runs / base.job_runs))
     started = time.perf_counter()
-    con = duckdb.connect(str(db_path))
+    con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
     for statement in duckdb_ddl():
         con.execute(statement)
     load_base(con, base)
@@ -409,7 +438,7 @@ def bench_size(job_runs: int, base: Base, work: Path, selection: list[str]) -> d
     test = measured("test", db_path, "test", *selection)
     print(f"[{job_runs}] dbt test {test['seconds']:.1f}s", flush=True)
 
-    con = duckdb.connect(str(db_path))
+    con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
     load_base(con, base)
     seq = con.execute(
         "select max(s) from (select max(load_seq) as s from raw.raw_github_events union all "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -61,6 +62,7 @@ class DuckDBRawStore:
                 self._con.execute("begin transaction")
                 for topic, table in TOPIC_TABLES.items():
                     rows = _unique(m for m in messages if m.topic == topic)
+                    rows = _qualify_reused_ids(self._con, f"{RAW_SCHEMA}.{table}", rows)
                     if rows:
                         values = []
                         for message in rows:
@@ -119,6 +121,36 @@ class DuckDBRawStore:
 
 def _unique(messages) -> list[RawMessage]:
     return list({m.message_id: m for m in messages}.values())
+
+
+def _qualify_reused_ids(
+    con: duckdb.DuckDBPyConnection, table: str, messages: list[RawMessage]
+) -> list[RawMessage]:
+    """A landed message id with another publish time is not a redelivery but a new message.
+
+    Pub/Sub never reuses a message id within a topic, but the emulator numbers messages from 1
+    again after every restart: without this, a kept warehouse would silently drop new
+    deliveries as duplicates. Such a message lands as `<id>@<publish time>`, which a
+    redelivery of it maps to again. A redelivery keeps its publish time, so it stays a no-op.
+    """
+    timed = [m for m in messages if m.publish_time is not None]
+    if not timed:
+        return messages
+    placeholders = ", ".join("?" for _ in timed)
+    landed = dict(
+        con.execute(
+            f"select message_id, publish_time from {table} where message_id in ({placeholders})",
+            [m.message_id for m in timed],
+        ).fetchall()
+    )
+    qualified = []
+    for message in messages:
+        first = landed.get(message.message_id)
+        if first is not None and message.publish_time not in (None, first):
+            stamp = message.publish_time.isoformat(timespec="microseconds")
+            message = dataclasses.replace(message, message_id=f"{message.message_id}@{stamp}")
+        qualified.append(message)
+    return qualified
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, values: list[tuple]) -> None:

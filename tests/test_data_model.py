@@ -143,6 +143,45 @@ def stray_messages() -> list[RawMessage]:
     return messages
 
 
+# Payloads nobody promised: wrong types, missing and unknown fields. They must land, typed as
+# far as they can be (null where a value does not convert), and break nothing downstream.
+ODD_JOB = {
+    "action": "in_progress",
+    "workflow_job": {
+        "id": 7001,
+        "run_id": "not-a-number",
+        "run_attempt": "first",
+        "status": "in_progress",
+        "name": "odd",
+        "steps": {"not": "an array"},
+        "labels": "ubuntu-latest",
+        "created_at": "yesterday",
+        "started_at": "2026-09-01T10:00:00+02:00",
+        "field_from_2031": {"nested": [1, 2]},
+    },
+    "repository": {"full_name": "odd/payloads"},
+}
+ODD_RUN = {
+    "action": "requested",
+    "workflow_run": {"id": 7002, "run_attempt": None, "pull_requests": "none", "created_at": 1},
+}
+ODD_ENTRY = {"severity": 250, "textPayload": "no timestamp, no insertId, a numeric severity"}
+ODD_SERIES = {"metric": {"type": "custom.googleapis.com/odd"}, "points": "not an array"}
+
+
+def odd_messages() -> list[RawMessage]:
+    return [
+        raw_message(
+            "github-events", "odd-job", {"github_event": "workflow_job"}, json.dumps(ODD_JOB)
+        ),
+        raw_message(
+            "github-events", "odd-run", {"github_event": "workflow_run"}, json.dumps(ODD_RUN)
+        ),
+        raw_message("pipeline-logs", "odd-entry", {}, json.dumps(ODD_ENTRY)),
+        raw_message("pipeline-metrics", "odd-series", {}, json.dumps(ODD_SERIES)),
+    ]
+
+
 def gcp_messages() -> list[RawMessage]:
     messages = []
     for path in sorted((GCP / "logging-logentry").glob("*.json")):
@@ -219,6 +258,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Model]:
                 + octokit_messages()
                 + gcp_messages()
                 + stray_messages()
+                + odd_messages()
             )
             shuffled = list(landed)
             random.Random(SEED).shuffle(shuffled)
@@ -400,7 +440,8 @@ def test_every_gcp_fixture_lands_in_staging_typed(model: Model) -> None:
     unlinked = model.query(
         "select links.unlinked_reason from main.int_log_entries_linked_to_job_runs as links "
         "inner join main.stg_gcp_logging__log_entries as entries using (log_entry_id) "
-        "where entries.message_id not like 'side-%' and entries.message_id not like 'stray-%'"
+        "where entries.message_id not like 'side-%' and entries.message_id not like 'stray-%' "
+        "and entries.message_id not like 'odd-%'"
     )
     fixtures = list((GCP / "logging-logentry").glob("*.json"))
     assert [r["unlinked_reason"] for r in unlinked] == ["no_link_labels"] * len(fixtures)
@@ -791,3 +832,33 @@ def test_resources_and_log_signals_summarize_what_is_linked(model: Model) -> Non
         "where failure_signature is not null group by all having count(*) > 1"
     )
     assert shared
+
+
+def test_odd_payloads_land_typed_as_far_as_they_go(model: Model) -> None:
+    [job] = model.query(
+        "select * from main.stg_github__workflow_job_deliveries where message_id = 'odd-job'"
+    )
+    assert job["job_id"] == 7001 and job["job_name"] == "odd"
+    assert job["run_id"] is None and job["run_attempt"] == 1  # no attempt: the first
+    assert job["created_at"] is None  # "yesterday" is no timestamp
+    assert job["started_at"] == datetime(2026, 9, 1, 8, 0)  # the offset applied
+    assert job["steps"] is None and job["runner_labels"] is None  # not arrays: no value
+    steps = model.query("select * from main.stg_github__workflow_job_steps where job_id = 7001")
+    assert steps == []
+    [run] = model.query(
+        "select * from main.stg_github__workflow_run_deliveries where message_id = 'odd-run'"
+    )
+    assert run["run_id"] == 7002 and run["run_attempt"] == 1
+    assert run["repository"] is None and run["workflow_name"] is None
+    [entry] = model.query(
+        "select * from main.stg_gcp_logging__log_entries where message_id = 'odd-entry'"
+    )
+    assert entry["severity_number"] == 250 and entry["logged_at"] is None
+    assert entry["log_message"] == ODD_ENTRY["textPayload"]
+    assert (
+        model.query(
+            "select * from main.stg_gcp_monitoring__time_series_points "
+            "where message_id = 'odd-series'"
+        )
+        == []
+    )

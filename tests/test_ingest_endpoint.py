@@ -35,7 +35,12 @@ def cloudevent_client(warehouse):
     return functions_framework.create_app("ingest_cloudevent", SOURCE, "cloudevent").test_client()
 
 
-def push_body(payload: dict | bytes, message_id: str = "m-1", **attributes: str) -> bytes:
+def push_body(
+    payload: dict | bytes,
+    message_id: str = "m-1",
+    publish_time: str = "2026-11-27T10:00:00Z",
+    **attributes: str,
+) -> bytes:
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return json.dumps(
         {
@@ -43,7 +48,7 @@ def push_body(payload: dict | bytes, message_id: str = "m-1", **attributes: str)
             "message": {
                 "data": base64.b64encode(data).decode(),
                 "messageId": message_id,
-                "publishTime": "2026-11-27T10:00:00Z",
+                "publishTime": publish_time,
                 "attributes": attributes,
             },
         }
@@ -77,6 +82,19 @@ def test_redelivery_of_the_same_message_id_lands_once(push_client, warehouse):
     for _ in range(3):
         assert push_client.post("/push/pipeline-logs", data=push_body({"a": 1})).status_code == 204
     assert len(rows(warehouse, "raw_pipeline_logs")) == 1
+
+
+def test_a_reused_message_id_with_another_publish_time_is_a_new_message(push_client, warehouse):
+    # The emulator numbers ids from 1 again after a restart: same id, later publish time.
+    first = push_body({"run": 1}, message_id="1", publish_time="2026-11-27T10:00:00.123Z")
+    second = push_body({"run": 2}, message_id="1", publish_time="2026-11-28T09:00:00.456Z")
+    for body in (first, second, second, first):  # each one also redelivered
+        assert push_client.post("/push/pipeline-logs", data=body).status_code == 204
+    landed = rows(warehouse, "raw_pipeline_logs")
+    assert [(r["message_id"], json.loads(r["payload"])) for r in landed] == [
+        ("1", {"run": 1}),
+        ("1@2026-11-28T09:00:00.456000", {"run": 2}),
+    ]
 
 
 def test_each_topic_has_its_own_table(push_client, warehouse):

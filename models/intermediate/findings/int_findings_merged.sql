@@ -167,6 +167,7 @@ merged as (
         max(case when lead_rank = 1 then first_series_position end) as first_series_position,
         max(case when lead_rank = 1 then last_series_position end) as last_series_position,
         max(case when start_rank = 1 then first_job_run_id end) as first_job_run_id,
+        max(case when lead_rank = 1 then first_job_run_id end) as lead_first_job_run_id,
         max(case when end_rank = 1 then last_job_run_id end) as last_job_run_id,
         max(case when start_rank = 1 then last_good_job_run_id end) as last_good_job_run_id,
         min(started_at) as started_at,
@@ -183,7 +184,7 @@ merged as (
         end as status,
         case
             when max(case when lead_rank = 1 then resolution end) = 'accepted' then 'accepted'
-            else max(case when end_rank = 1 then resolution end)
+            when min(status) = 'resolved' then max(case when end_rank = 1 then resolution end)
         end as resolution,
         count(*) as revision,
         max(case when lead_rank = 1 then episode_runs end) as episode_runs,

@@ -16,6 +16,7 @@ findings as (
         runner_label,
         failure_signature,
         first_job_run_id,
+        lead_first_job_run_id,
         last_job_run_id,
         last_good_job_run_id,
         started_at,
@@ -88,7 +89,7 @@ joined as (
         case when findings.kind = 'queue_spike' then null else first_runs.workflow_name end
             as workflow_name,
         case when findings.kind = 'queue_spike' then null else first_runs.job_name end as job_name,
-        case when findings.kind = 'queue_spike' then null else first_runs.head_branch end as branch,
+        case when findings.kind = 'queue_spike' then null else lead_runs.head_branch end as branch,
         first_runs.run_id as first_run_id,
         first_runs.run_number as first_run_number,
         first_runs.html_url as first_run_url,
@@ -100,7 +101,7 @@ joined as (
         last_good_runs.head_sha as last_good_head_sha,
         last_good_runs.html_url as last_good_run_url,
         case
-            when findings.kind = 'queue_spike' then null
+            when findings.kind in ('queue_spike', 'new_failure_signature') then null
             else coalesce(blamed_steps.step_name, first_runs.longest_step_name)
         end as step_name,
         blamed_steps.step_growth_seconds,
@@ -113,6 +114,8 @@ joined as (
         on findings.first_job_run_id = first_runs.job_run_id
     inner join job_runs as last_runs
         on findings.last_job_run_id = last_runs.job_run_id
+    inner join job_runs as lead_runs
+        on findings.lead_first_job_run_id = lead_runs.job_run_id
     left join job_runs as last_good_runs
         on findings.last_good_job_run_id = last_good_runs.job_run_id
     left join blamed_steps

@@ -69,45 +69,20 @@ job_runs as (
 
 ),
 
-point_links as (
-
-    select
-        point_id,
-        job_run_id,
-        link_load_seq,
-        link_ingested_at
-    from {{ ref('int_metric_points_linked_to_job_runs') }}
-    where job_run_id in (select job_runs.job_run_id from job_runs)
-
-),
-
--- only the metric types that measure CPU or memory (macros/gcp/resource_measure.sql)
-measured_points as (
-
-    select
-        point_id,
-        end_at,
-        {{ resource_measure('metric_type', 'measure') }} as measure,
-        point_value * {{ resource_measure('metric_type', 'scale') }} as measured_value
-    from {{ ref('stg_gcp_monitoring__time_series_points') }}
-    where
-        point_id in (select point_links.point_id from point_links)
-        and {{ resource_measure('metric_type', 'measure') }} is not null
-
-),
-
+-- the linked points that measure CPU or memory (macros/gcp/resource_measure.sql)
 linked_points as (
 
     select
-        point_links.job_run_id,
-        point_links.link_load_seq,
-        point_links.link_ingested_at,
-        measured_points.end_at,
-        measured_points.measure,
-        measured_points.measured_value
-    from point_links
-    inner join measured_points
-        on point_links.point_id = measured_points.point_id
+        job_run_id,
+        link_load_seq,
+        link_ingested_at,
+        end_at,
+        {{ resource_measure('metric_type', 'measure') }} as measure,
+        point_value * {{ resource_measure('metric_type', 'scale') }} as measured_value
+    from {{ ref('int_metric_points_linked_to_job_runs') }}
+    where
+        job_run_id in (select job_runs.job_run_id from job_runs)
+        and {{ resource_measure('metric_type', 'measure') }} is not null
 
 ),
 

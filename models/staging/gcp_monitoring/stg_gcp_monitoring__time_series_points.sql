@@ -84,7 +84,7 @@ single_series as (
         {{ json_path_text('message_fields', message_paths, 'metric_kind') }} as metric_kind,
         {{ json_path_text('message_fields', message_paths, 'value_type') }} as value_type,
         {{ json_path_text('message_fields', message_paths, 'unit') }} as unit,
-        {{ json_path_document('message_fields', message_paths, 'points') }} as points,
+        {{ json_path_array('message_fields', message_paths, 'points') }} as points,
         {{ json_path_text('message_fields', message_paths, 'github_run_id') }} as github_run_id,
         {{ json_path_text('message_fields', message_paths, 'github_run_attempt') }} as github_run_attempt,
         {{ json_path_text('message_fields', message_paths, 'github_job') }} as github_job,
@@ -94,8 +94,8 @@ single_series as (
         {{ json_path_text('message_fields', message_paths, 'task_id') }} as task_id
     from parsed
     where
-        {{ json_path_document('message_fields', message_paths, 'time_series') }} is null
-        and {{ json_path_document('message_fields', message_paths, 'points') }} is not null
+        {{ json_path_array('message_fields', message_paths, 'time_series') }} is null
+        and {{ json_path_array('message_fields', message_paths, 'points') }} is not null
 
 ),
 
@@ -108,7 +108,7 @@ series_elements as (
         parsed.ingested_at,
         {{ json_extract_paths('series', series_paths) }} as series_fields
     from parsed
-    {{ json_array_elements(json_path_document('message_fields', message_paths, 'time_series'), 'series') }}
+    {{ json_array_elements(json_path_array('message_fields', message_paths, 'time_series'), 'series') }}
 
 ),
 
@@ -125,7 +125,7 @@ listed_series as (
         {{ json_path_text('series_fields', series_paths, 'metric_kind') }} as metric_kind,
         {{ json_path_text('series_fields', series_paths, 'value_type') }} as value_type,
         {{ json_path_text('series_fields', series_paths, 'unit') }} as unit,
-        {{ json_path_document('series_fields', series_paths, 'points') }} as points,
+        {{ json_path_array('series_fields', series_paths, 'points') }} as points,
         {{ json_path_text('series_fields', series_paths, 'github_run_id') }} as github_run_id,
         {{ json_path_text('series_fields', series_paths, 'github_run_attempt') }} as github_run_attempt,
         {{ json_path_text('series_fields', series_paths, 'github_job') }} as github_job,

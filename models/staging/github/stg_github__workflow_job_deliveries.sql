@@ -56,6 +56,16 @@ source as (
     where
         coalesce({{ json_text('attributes', '$.github_event') }}, 'workflow_job') = 'workflow_job'
         {{ apoa_new_rows(keyword='and') }}
+        -- a redelivery (the same GitHub delivery under another message id) keeps its first
+        -- copy: chosen from the attributes alone, before any payload is read
+        and load_seq in (
+            select min(copies.load_seq) as first_load_seq
+            from {{ source('raw', 'raw_github_events') }} as copies
+            where
+                coalesce({{ json_text('copies.attributes', '$.github_event') }}, 'workflow_job') = 'workflow_job'
+                {{ apoa_new_rows(keyword='and') }}
+            group by coalesce({{ json_text('copies.attributes', '$.github_delivery') }}, copies.message_id)
+        )
 
 ),
 
@@ -114,8 +124,8 @@ renamed as (
         {{ dbt.safe_cast(json_path_text('job_fields', job_paths, 'runner_group_id'), dbt.type_bigint()) }}
             as runner_group_id,
         {{ json_path_text('job_fields', job_paths, 'runner_group_name') }} as runner_group_name,
-        {{ json_path_document('job_fields', job_paths, 'runner_labels') }} as runner_labels,
-        {{ json_path_document('job_fields', job_paths, 'steps') }} as steps,
+        {{ json_path_array('job_fields', job_paths, 'runner_labels') }} as runner_labels,
+        {{ json_path_array('job_fields', job_paths, 'steps') }} as steps,
         {{ json_path_text('job_fields', job_paths, 'html_url') }} as html_url,
         {{ json_path_text('job_fields', job_paths, 'sender_login') }} as sender_login
     from job_messages
@@ -126,8 +136,7 @@ ranked as (
 
     select
         *,
-        {{ job_status_rank('status') }} as status_rank,
-        row_number() over (partition by delivery_id order by load_seq) as delivery_copy_number
+        {{ job_status_rank('status') }} as status_rank
     from renamed
     where
         job_id is not null
@@ -168,16 +177,14 @@ deduplicated as (
         sender_login,
         status_rank
     from ranked
-    where
-        delivery_copy_number = 1
-        {% if apoa_is_incremental() -%}
-            -- a redelivery of a delivery already landed keeps the first copy, as a full build does
-            and not exists (
+    {% if apoa_is_incremental() -%}
+        -- a redelivery of a delivery already landed keeps the first copy, as a full build does
+        where not exists (
                 select landed.delivery_id
                 from {{ this }} as landed
                 where landed.delivery_id = ranked.delivery_id
             )
-        {%- endif %}
+    {%- endif %}
 
 )
 

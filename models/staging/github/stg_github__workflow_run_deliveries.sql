@@ -61,6 +61,16 @@ source as (
     where
         coalesce({{ json_text('attributes', '$.github_event') }}, 'workflow_run') = 'workflow_run'
         {{ apoa_new_rows(keyword='and') }}
+        -- a redelivery (the same GitHub delivery under another message id) keeps its first
+        -- copy: chosen from the attributes alone, before any payload is read
+        and load_seq in (
+            select min(copies.load_seq) as first_load_seq
+            from {{ source('raw', 'raw_github_events') }} as copies
+            where
+                coalesce({{ json_text('copies.attributes', '$.github_event') }}, 'workflow_run') = 'workflow_run'
+                {{ apoa_new_rows(keyword='and') }}
+            group by coalesce({{ json_text('copies.attributes', '$.github_delivery') }}, copies.message_id)
+        )
 
 ),
 
@@ -133,7 +143,7 @@ renamed as (
         {{ json_path_text('run_fields', run_paths, 'html_url') }} as html_url,
         {{ dbt.safe_cast(json_path_text('run_fields', run_paths, 'check_suite_id'), dbt.type_bigint()) }}
             as check_suite_id,
-        {{ json_path_document('run_fields', run_paths, 'pull_requests') }} as pull_requests,
+        {{ json_path_array('run_fields', run_paths, 'pull_requests') }} as pull_requests,
         {{ dbt.safe_cast(json_path_text('run_fields', run_paths, 'first_pull_request_number'), dbt.type_bigint()) }}
             as first_pull_request_number
     from run_messages
@@ -144,8 +154,7 @@ ranked as (
 
     select
         *,
-        {{ run_status_rank('status') }} as status_rank,
-        row_number() over (partition by delivery_id order by load_seq) as delivery_copy_number
+        {{ run_status_rank('status') }} as status_rank
     from renamed
     where
         run_id is not null
@@ -189,16 +198,14 @@ deduplicated as (
         first_pull_request_number,
         status_rank
     from ranked
-    where
-        delivery_copy_number = 1
-        {% if apoa_is_incremental() -%}
-            -- a redelivery of a delivery already landed keeps the first copy, as a full build does
-            and not exists (
+    {% if apoa_is_incremental() -%}
+        -- a redelivery of a delivery already landed keeps the first copy, as a full build does
+        where not exists (
                 select landed.delivery_id
                 from {{ this }} as landed
                 where landed.delivery_id = ranked.delivery_id
             )
-        {%- endif %}
+    {%- endif %}
 
 )
 
