@@ -126,27 +126,35 @@ def _unique(messages) -> list[RawMessage]:
 def _qualify_reused_ids(
     con: duckdb.DuckDBPyConnection, table: str, messages: list[RawMessage]
 ) -> list[RawMessage]:
-    """A landed message id with another publish time is not a redelivery but a new message.
+    """A landed message id with another publish time and another payload is a new message.
 
     Pub/Sub never reuses a message id within a topic, but the emulator numbers messages from 1
     again after every restart: without this, a kept warehouse would silently drop new
     deliveries as duplicates. Such a message lands as `<id>@<publish time>`, which a
-    redelivery of it maps to again. A redelivery keeps its publish time, so it stays a no-op.
+    redelivery of it maps to again. A redelivery keeps its publish time, so it stays a no-op;
+    so does the same content sent again under its deterministic id (a second `apoa backfill`
+    or HTTP replay of the same file, whose envelopes are stamped when they are sent).
     """
     timed = [m for m in messages if m.publish_time is not None]
     if not timed:
         return messages
     placeholders = ", ".join("?" for _ in timed)
-    landed = dict(
-        con.execute(
-            f"select message_id, publish_time from {table} where message_id in ({placeholders})",
+    landed = {
+        message_id: (publish_time, payload)
+        for message_id, publish_time, payload in con.execute(
+            f"select message_id, publish_time, payload from {table} "
+            f"where message_id in ({placeholders})",
             [m.message_id for m in timed],
         ).fetchall()
-    )
+    }
     qualified = []
     for message in messages:
-        first = landed.get(message.message_id)
-        if first is not None and message.publish_time not in (None, first):
+        first_time, first_payload = landed.get(message.message_id, (None, None))
+        if (
+            first_time is not None
+            and message.publish_time not in (None, first_time)
+            and message.payload != first_payload
+        ):
             stamp = message.publish_time.isoformat(timespec="microseconds")
             message = dataclasses.replace(message, message_id=f"{message.message_id}@{stamp}")
         qualified.append(message)

@@ -97,6 +97,14 @@ def test_a_reused_message_id_with_another_publish_time_is_a_new_message(push_cli
     ]
 
 
+def test_the_same_content_sent_again_later_under_its_id_lands_once(push_client, warehouse):
+    # a second backfill: deterministic id and payload, envelope stamped when it is sent
+    for publish_time in ("2026-11-27T10:00:00Z", "2026-11-28T10:00:00Z"):
+        body = push_body({"run": 1}, message_id="backfill-1", publish_time=publish_time)
+        assert push_client.post("/push/pipeline-logs", data=body).status_code == 204
+    assert [r["message_id"] for r in rows(warehouse, "raw_pipeline_logs")] == ["backfill-1"]
+
+
 def test_each_topic_has_its_own_table(push_client, warehouse):
     for index, topic in enumerate(["github-events", "pipeline-logs", "pipeline-metrics"]):
         body = push_body({"n": index}, message_id=f"id-{index}")
