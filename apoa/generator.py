@@ -32,7 +32,11 @@ HOOK_ID = "421337001"
 DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
 
 FAILURE_WINDOW_RUNS = 12  # consecutive runs of the failure_rate anomaly
-FLAKY_FAILURE_RATE = 0.6
+# The failure_rate anomaly: this share of the window's first attempts fail, and a re-run of
+# one fails again with this probability, so most of those runs stay red (a real rise in
+# failures, not flakiness that re-runs cure).
+BURST_FAILURE_SHARE = 0.75
+BURST_RERUN_FAILURE_RATE = 0.9
 SLOWDOWN = 1.5  # duration_regression: +150% of the job's duration, all in one step
 CANCEL_RATE = 0.01
 FAILURE_GAP_RUNS = 10  # ordinary failures stay isolated: at most one per job in this many runs
@@ -578,7 +582,7 @@ def _simulate_attempt(
                 fail = (
                     run.run_number in inj.flaky_runs
                     if number == 1
-                    else plan.fail_roll < FLAKY_FAILURE_RATE
+                    else plan.fail_roll < BURST_RERUN_FAILURE_RATE
                 )
                 fail_at = [name for name, _ in plan.spec.steps].index(FLAKY_TARGET[3])
             if inj is not None and key == SLOW_TARGET[:3] and run.run_number >= inj.slow_from:
@@ -1030,7 +1034,7 @@ def _injection(seed: int, runs: int) -> tuple[_Injection, list[InjectedAnomaly]]
     window_len = min(FAILURE_WINDOW_RUNS, runs)
     first = (runs - window_len) // 2 + 1
     window = range(first, first + window_len)
-    failing = frozenset(rng.sample(list(window), round(FLAKY_FAILURE_RATE * window_len)))
+    failing = frozenset(rng.sample(list(window), round(BURST_FAILURE_SHARE * window_len)))
     injected = [
         InjectedAnomaly(
             kind="duration_regression",
@@ -1052,7 +1056,7 @@ def _injection(seed: int, runs: int) -> tuple[_Injection, list[InjectedAnomaly]]
             description=(
                 f"Runs #{first}-#{window.stop - 1}: step '{FLAKY_TARGET[3]}' fails "
                 f"{len(failing)} of {window_len} first attempts (re-runs fail "
-                f"{FLAKY_FAILURE_RATE:.0%}), then recovers."
+                f"{BURST_RERUN_FAILURE_RATE:.0%}), then recovers."
             ),
         ),
     ]

@@ -209,13 +209,14 @@ def _ratio(numerator: int, denominator: int) -> str:
 
 
 def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> str:
+    present = tuple(s for s in SCORERS if all(s in r.matches for r in results))
     lines = []
     seeds = " ".join(str(r.seed) for r in results)
     lines.append(f"Detection benchmark, seeds {seeds} ({len(results)} labeled histories)")
     lines.append("")
     lines.append("Recall per scenario (a finding of the right kind, entity and start):")
     header = f"{'scenario':<26} {'kind':<22} {'episodes':>8}"
-    for scorer in SCORERS:
+    for scorer in present:
         header += f" {scorer + ' found':>13} {'recall':>6}"
     header += f" {'median delay':>13}"
     lines.append(header)
@@ -228,7 +229,7 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
         robust = by_scorer["robust"]
         kind = robust[0].episode.kind
         row = f"{scenario:<26} {kind:<22} {len(robust):>8}"
-        for scorer in SCORERS:
+        for scorer in present:
             matches = by_scorer[scorer]
             found = sum(1 for m in matches if m.finding)
             numeric = kind in NUMERIC_KINDS or scorer == "robust"
@@ -241,13 +242,13 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
     lines.append("Precision per kind (true = matched to a labeled episode; a second finding of the")
     lines.append("same episode on the job's other branch class is a duplicate, counted apart):")
     header = f"{'kind':<22}"
-    for scorer in SCORERS:
+    for scorer in present:
         header += f" | {scorer:>6} findings  true  false  precision"
     lines.append(header)
     kinds = sorted({m.episode.kind for r in results for m in r.matches["robust"]})
     for kind in kinds:
         row = f"{kind:<22}"
-        for scorer in SCORERS:
+        for scorer in present:
             true = sum(
                 1
                 for r in results
@@ -261,29 +262,37 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
                 continue
             row += f" | {total:>15} {true:>5} {false:>6} {_ratio(true, total):>10}"
         lines.append(row)
-    for scorer in SCORERS:
+    for scorer in present:
         dups = sum(r.duplicates[scorer] for r in results)
         lines.append(f"  duplicates across branch classes ({scorer}): {dups}")
     lines.append("")
     lines.append("Hard negatives (findings on their entities; none allowed but one short episode")
     lines.append("on a reverted regression):")
-    lines.append(f"{'scenario':<34} {'entities':>8} {'robust':>7} {'zscore':>7}")
+    names = ", ".join(present)
+    lines.append(
+        f"{'scenario':<34} {'entities':>8}"
+        + "".join(f" {scorer:>7}" for scorer in present)
+        + f"   {f'of which duration / queue ({names})':>42}"
+    )
     counts: dict[str, int] = defaultdict(int)
     for history in histories.values():
         for negative in history.negatives:
             counts[negative.scenario] += 1
     for scenario, entities in counts.items():
         row = f"{scenario:<34} {entities:>8}"
-        for scorer in SCORERS:
-            found = sum(len(r.negatives[scorer].get(scenario, [])) for r in results)
-            row += f" {found:>7}"
+        numeric = []
+        for scorer in present:
+            found = [f for r in results for f in r.negatives[scorer].get(scenario, [])]
+            row += f" {len(found):>7}"
+            numeric.append(sum(1 for f in found if f["kind"] in NUMERIC_KINDS))
+        row += f"   {', '.join(str(n) for n in numeric):>42}"
         lines.append(row)
-    for scorer in SCORERS:
+    for scorer in present:
         tolerated = sum(r.tolerated[scorer] for r in results)
         lines.append(f"  tolerated short episodes on reverted regressions ({scorer}): {tolerated}")
     lines.append("")
     lines.append("False findings by kind and entity type:")
-    for scorer in SCORERS:
+    for scorer in present:
         by_kind: dict[str, int] = defaultdict(int)
         for r in results:
             for f in r.false[scorer]:
@@ -291,14 +300,51 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
         text = ", ".join(f"{kind} {count}" for kind, count in sorted(by_kind.items())) or "none"
         lines.append(f"  {scorer}: {text}")
     lines.append("")
-    seconds = {s: sum(r.seconds.get(s, 0.0) for r in results) for s in SCORERS}
+    seconds = {s: sum(r.seconds.get(s, 0.0) for r in results) for s in present}
     lines.append(
-        "dbt run time: " + ", ".join(f"{s} {seconds[s]:.0f}s" for s in SCORERS) + " (all seeds)"
+        "dbt run time: " + ", ".join(f"{s} {seconds[s]:.0f}s" for s in present) + " (all seeds)"
     )
     return "\n".join(lines)
 
 
-def run_seed(seed: int, extra_vars: dict[str, Any], keep: Path | None) -> tuple[Any, Any]:
+def _position(history: LabeledHistory, job_run_id: int, kind: str) -> str:
+    if kind == "queue_spike" and job_run_id in history.pool_positions:
+        return f"pool#{history.pool_positions[job_run_id][1]}"
+    if job_run_id in history.job_positions:
+        _, default, position = history.job_positions[job_run_id]
+        return f"{'main' if default else 'other'}#{position}"
+    return "?"
+
+
+def details(result: SeedResult, history: LabeledHistory, scorer: str) -> str:
+    """The misses and false findings of one seed, for finding their causes (tuning seeds)."""
+    scenario_of = {e.entity: e.scenario for e in history.episodes}
+    scenario_of.update({n.entity: n.scenario for n in history.negatives})
+    lines = [f"seed {result.seed} ({scorer}): misses"]
+    for match in result.matches[scorer]:
+        if match.finding is None:
+            e = match.episode
+            branch = "main" if e.is_default_branch else "other"
+            start = f"{branch}#{e.start_position}"
+            lines.append(f"  {e.scenario:<26} {e.entity}  labeled start {start}")
+    lines.append(f"seed {result.seed} ({scorer}): false findings")
+    for f in result.false[scorer]:
+        entity = finding_entity(f)
+        lines.append(
+            f"  {f['kind']:<21} {entity} [{scenario_of.get(entity, 'pool member')}] first "
+            f"{_position(history, f['first_job_run_id'], f['kind'])} runs {f['episode_runs']} "
+            f"rev {f['revision']}: {f['summary']}"
+        )
+    return "\n".join(lines)
+
+
+def run_seed(
+    seed: int,
+    extra_vars: dict[str, Any],
+    keep: Path | None,
+    scorers: tuple[str, ...] = SCORERS,
+    show_details: bool = False,
+) -> tuple[Any, Any]:
     history = generate_labeled_history(seed)
     with tempfile.TemporaryDirectory(prefix=f"apoa-detection-{seed}-") as tmp:
         home = keep / str(seed) if keep else Path(tmp)
@@ -307,9 +353,11 @@ def run_seed(seed: int, extra_vars: dict[str, Any], keep: Path | None) -> tuple[
         db_path.unlink(missing_ok=True)
         land(db_path, history.messages, f"labeled-{seed}")
         result = SeedResult(seed)
-        for scorer in SCORERS:
+        for scorer in scorers:
             result.seconds[scorer] = run_dbt(home, scorer, extra_vars)
             score(history, scorer, read_findings(db_path), result)
+            if show_details:
+                print(details(result, history, scorer), file=sys.stderr, flush=True)
     return history, result
 
 
@@ -318,12 +366,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(EVALUATION_SEEDS))
     parser.add_argument("--vars", default="{}", help="extra dbt vars as JSON (for ablations)")
     parser.add_argument("--keep", type=Path, help="keep each seed's warehouse under this dir")
+    parser.add_argument(
+        "--scorers", nargs="+", choices=SCORERS, default=list(SCORERS), help="scorers to run"
+    )
+    parser.add_argument(
+        "--details", action="store_true", help="list each seed's misses and false findings"
+    )
     args = parser.parse_args(argv)
     extra = json.loads(args.vars)
     started = datetime.now()
     histories, results = {}, []
     for seed in args.seeds:
-        history, result = run_seed(seed, extra, args.keep)
+        history, result = run_seed(seed, extra, args.keep, tuple(args.scorers), args.details)
         histories[seed] = history
         results.append(result)
         print(f"seed {seed}: done", file=sys.stderr, flush=True)

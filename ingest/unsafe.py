@@ -14,6 +14,10 @@ ACK_ON_STORAGE_ERROR = "APOA_UNSAFE_ACK_ON_STORAGE_ERROR"
 # Answer before the commit (rows buffered in memory): a crash loses what was buffered.
 ACK_BEFORE_COMMIT = "APOA_UNSAFE_ACK_BEFORE_COMMIT"
 
+# A new event_id on every publish: a publisher killed before recording what it sent repeats
+# the event under another id, and subscribers can no longer recognise the repeat.
+EVENT_ID_PER_PUBLISH = "APOA_UNSAFE_EVENT_ID_PER_PUBLISH"
+
 
 def enabled(switch: str) -> bool:
     return os.environ.get(switch) == "1"

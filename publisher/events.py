@@ -13,10 +13,13 @@ import hashlib
 import json
 import math
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+
+from ingest import unsafe
 
 SCHEMA_VERSION = "1"
 SCHEMA_ID = "https://apoa.dev/schemas/finding.v1.json"
@@ -31,6 +34,12 @@ ACTIONS = {
     "queue_spike": "check_runner_capacity",
     "resource_peak": "check_resource_usage",
     "security_event": "review_security_event",
+    "resource_misuse": "check_resource_usage",
+    "metric_anomaly": "investigate_metric",
+    "security_new_runner_label": "review_security_event",
+    "security_new_deploy_actor": "review_security_event",
+    "security_fork_pull_request_target": "review_security_event",
+    "security_secret_in_logs": "rotate_secret",
 }
 DEFAULT_ACTION = "investigate"
 SEVERITIES = ("info", "warning", "critical")
@@ -72,6 +81,8 @@ OPTIONAL_COLUMNS = (
 def event_id_for(finding_id: str, status: str, revision: int) -> str:
     """One id per published state of a finding: a rerun repeats it, a status change does not."""
     key = f"{finding_id}\x1f{status}\x1f{revision}"
+    if unsafe.enabled(unsafe.EVENT_ID_PER_PUBLISH):  # only for the fault test's meta-test
+        key += f"\x1f{uuid.uuid4()}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

@@ -19,7 +19,7 @@ def test_demo_prints_each_injected_anomaly_and_stops_what_it_started(tmp_path):
     env = {**os.environ, "APOA_HOME": str(home)}
     env.pop("PUBSUB_EMULATOR_HOST", None)
     result = subprocess.run(
-        [sys.executable, "-m", "apoa.cli", "demo", "--fresh", "--runs", "45"],
+        [sys.executable, "-m", "apoa.cli", "demo", "--fresh", "--runs", "60"],
         env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

@@ -29,7 +29,7 @@ def served(emulator, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
-    history = generate_history(seed=11, runs_per_workflow=45)
+    history = generate_history(seed=11, runs_per_workflow=60)
     path = tmp_path_factory.mktemp("history") / "history.jsonl"
     write_jsonl(history, path)
     return history, path

@@ -33,7 +33,7 @@ from apoa.warehouse import LocalWarehouse
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 7
-RUNS = 45
+RUNS = 60
 
 
 def require_chromium() -> None:

@@ -50,7 +50,7 @@ def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
     try:
         wait_for_server(f"http://127.0.0.1:{port}", watch)
         findings = create_pull_subscription(PROJECT, FINDINGS_TOPIC, "watch-findings")
-        history = generate_history(seed=5, runs_per_workflow=45)
+        history = generate_history(seed=5, runs_per_workflow=60)
         write_jsonl(history, tmp_path / "history.jsonl")
         subprocess.run(
             [sys.executable, "-m", "apoa.cli", "replay", str(tmp_path / "history.jsonl"),

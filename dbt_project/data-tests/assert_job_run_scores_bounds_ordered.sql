@@ -13,4 +13,8 @@ where
     not (lower_bound <= expected_value and expected_value <= upper_bound)
     or anomaly_probability < 0
     or anomaly_probability > 1
-    or is_anomaly != (observed_value > upper_bound)
+    -- metric_anomaly flags both sides of its band (a metric can fail low)
+    or is_anomaly != (
+        observed_value > upper_bound
+        or (kind = 'metric_anomaly' and observed_value < lower_bound)
+    )

@@ -59,20 +59,48 @@
     The value of `aggregate_sql` over `this`, as a SQL literal when it can be read now (the
     model is being run and its table exists), else as the scalar subquery itself (dbt compile
     without a warehouse, apoa_force_incremental renderings). literal_type: 'number' or
-    'timestamp'.
+    'timestamp' (BigQuery SQL: read with unix_micros, rendered as a UTC timestamp literal
+    floored to the second, which only widens a lower bound).
 -#}
 {% macro apoa_watermark(aggregate_sql, literal_type='number') -%}
     {%- set subquery = '(select ' ~ aggregate_sql ~ ' from ' ~ this ~ ')' -%}
-    {%- if not execute -%}
+    {%- if not execute or var('apoa_force_incremental', none) not in (none, '') -%}
+        {#- A forced rendering (offline compile) must not ask the warehouse for `this`. -#}
         {{ return(subquery) }}
     {%- endif -%}
     {%- set relation = adapter.get_relation(this.database, this.schema, this.identifier) -%}
     {%- if relation is none -%}
         {{ return(subquery) }}
     {%- endif -%}
-    {%- set value = run_query('select ' ~ aggregate_sql ~ ' as watermark from ' ~ this).columns[0].values()[0] -%}
     {%- if literal_type == 'timestamp' -%}
-        {{ return("timestamp '" ~ value ~ "'") }}
+        {#- (BigQuery) read as whole microseconds, written back as a UTC literal floored to the
+            second: the window then reaches under a second further back (rows the merge absorbs),
+            and bqemulator misreads fractional seconds in some queries (docs/bigquery.md) -#}
+        {%- set micros = 'unix_micros(' ~ aggregate_sql ~ ')' -%}
+        {%- set value = run_query('select ' ~ micros ~ ' as watermark from ' ~ this).columns[0].values()[0] -%}
+        {%- set at = modules.datetime.datetime(1970, 1, 1) + modules.datetime.timedelta(microseconds=value | int) -%}
+        {{ return("timestamp '" ~ at.strftime('%Y-%m-%d %H:%M:%S') ~ "+00'") }}
     {%- endif -%}
+    {%- set value = run_query('select ' ~ aggregate_sql ~ ' as watermark from ' ~ this).columns[0].values()[0] -%}
     {{ return(value) }}
+{%- endmacro %}
+
+
+{#-
+    True where apoa_new_rows can return rows an earlier build already processed (BigQuery's
+    lookback window). A model that adds counts to the state it holds must then recompute the
+    keys it touches from all their rows instead (stg_github__workflow_jobs / _runs).
+-#}
+{% macro apoa_new_rows_overlap() %}
+    {{- return(adapter.dispatch('apoa_new_rows_overlap', 'apoa')()) -}}
+{% endmacro %}
+
+{% macro default__apoa_new_rows_overlap() -%}
+    {#- load_seq: each row is new exactly once. -#}
+    {{ return(false) }}
+{%- endmacro %}
+
+{% macro bigquery__apoa_new_rows_overlap() -%}
+    {#- The ingested_at window re-reads apoa_bigquery_lookback_hours of rows. -#}
+    {{ return(true) }}
 {%- endmacro %}

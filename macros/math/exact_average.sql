@@ -15,3 +15,9 @@
     {#- DuckDB sums decimals exactly (in a 128-bit integer) before dividing. -#}
     cast(avg(cast({{ expr }} as decimal(38, 9))) as double)
 {%- endmacro %}
+
+{% macro bigquery__exact_average(expr) -%}
+    {#- NUMERIC(38, 9) is exactly BigQuery's NUMERIC; spelled out because bqemulator reads a bare
+        NUMERIC as DuckDB's DECIMAL(18, 3), which rounds to 3 places (docs/bigquery.md). -#}
+    cast(avg(cast({{ expr }} as numeric(38, 9))) as float64)
+{%- endmacro %}

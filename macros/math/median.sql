@@ -13,7 +13,8 @@
 {%- endmacro %}
 
 {% macro bigquery__median(expr) -%}
-    {#- BigQuery's percentile_cont is analytic-only; approx_quantiles is its grouped median
-        (exact for the small groups used here, one of the two middle values for an even count). -#}
-    approx_quantiles({{ expr }}, 100)[offset(50)]
+    {#- BigQuery's percentile_cont is analytic-only: run it over the group's values gathered
+        into an array, so the grouped median is exact and interpolated as on DuckDB
+        (approx_quantiles would pick one of the two middle values of an even count). -#}
+    {{ apoa_percentile_of_group(expr, 0.5) }}
 {%- endmacro %}

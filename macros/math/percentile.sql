@@ -13,7 +13,18 @@
 {%- endmacro %}
 
 {% macro bigquery__percentile(expr, fraction) -%}
-    {#- percentile_cont is analytic-only on BigQuery; approx_quantiles is its grouped form
-        (approximate on large groups, nearest value rather than interpolated). -#}
-    approx_quantiles({{ expr }}, 100)[offset({{ (fraction * 100) | round | int }})]
+    {#- percentile_cont is analytic-only on BigQuery: apply it to the group's values as an
+        array, exact and interpolated like DuckDB's quantile_cont (approx_quantiles is neither). -#}
+    {{ apoa_percentile_of_group(expr, fraction) }}
+{%- endmacro %}
+
+
+{#- BigQuery: the exact `fraction` quantile of `expr` over the current group (nulls skipped,
+    null for a group without values). Used by bigquery__median and bigquery__percentile. -#}
+{% macro apoa_percentile_of_group(expr, fraction) -%}
+    (
+        select percentile_cont(group_value, {{ fraction }}) over ()
+        from unnest(array_agg({{ expr }} ignore nulls)) as group_value
+        limit 1
+    )
 {%- endmacro %}

@@ -40,7 +40,7 @@
 
 {% macro default__failure_rate_score_ctes(relation, scorer) %}
     {%- if scorer == 'robust' -%}
-        {{ return(robust_rate_shift_ctes('failure_rate', relation, 'has_failure', 'failure')) }}
+        {{ return(robust_rate_shift_ctes('failure_rate', relation, 'is_failure', 'failure')) }}
     {%- elif scorer == 'zscore' -%}
         {{ return(zscore_failure_rate_ctes('failure_rate', relation, 'has_failure')) }}
     {%- endif -%}
@@ -49,7 +49,7 @@
 
 {% macro flaky_job_score_ctes(relation) %}
     {{- return(robust_rate_shift_ctes(
-        'flaky_job', relation, 'is_flaky', 'flaky', var('apoa_flaky_acceptable_rate')
+        'flaky_job', relation, 'is_unreproduced_failure', 'flaky', var('apoa_flaky_acceptable_rate')
     )) -}}
 {% endmacro %}
 
@@ -59,7 +59,7 @@
 
 {#- Version of the configured scorer's logic, written into every score and finding. -#}
 {% macro scorer_version(scorer=none) -%}
-    {%- set versions = {'robust': '2', 'zscore': '1'} -%}
+    {%- set versions = {'robust': '3', 'zscore': '1', 'bqml_arima': '1', 'bqml_kmeans': '1', 'vertex': '1'} -%}
     {{- versions.get(scorer or var('apoa_scorer'), 'unknown') -}}
 {%- endmacro %}
 

@@ -36,6 +36,7 @@
         'gap': var('apoa_' ~ prefix ~ '_episode_max_gap'),
         'max_stretch': var('apoa_' ~ prefix ~ '_max_stretch_runs'),
         'lag': var('apoa_' ~ prefix ~ '_baseline_lag_runs', 0),
+        'baseline_sds': var('apoa_' ~ prefix ~ '_baseline_sds', 0),
     } -%}
 
     rate_points as (
@@ -295,7 +296,15 @@
         select
             *,
             {% if fixed_rate is none -%}
-                least(0.9, greatest({{ p.min_rate }}, (baseline_events + 0.5) / (baseline_runs + 1.0)))
+                -- the estimate plus `baseline_sds` of its standard error: a rate estimated
+                -- from a short or lucky baseline is too uncertain to call a rise against
+                least(0.9, greatest(
+                    {{ p.min_rate }},
+                    (baseline_events + 0.5) / (baseline_runs + 1.0) + {{ p.baseline_sds }} * sqrt(
+                        (baseline_events + 0.5) * (baseline_runs - baseline_events + 0.5)
+                        / ((baseline_runs + 1.0) * (baseline_runs + 1.0) * (baseline_runs + 2.0))
+                    )
+                ))
             {%- else -%}
                 {{ fixed_rate }}
             {%- endif %} as trailing_rate

@@ -7,6 +7,9 @@
     'duration_regression', 'queue_spike', 'failure_rate', 'default_branch_broken', 'flaky_job',
     'new_failure_signature',
 ] -%}
+{#- part 2: resource_misuse, metric_anomaly (no job run: a Cloud Monitoring series' points) and
+    the security kinds, which ml_security_signal_scores writes under their own names. -#}
+{%- set kinds = kinds + ['resource_misuse', 'metric_anomaly', 'security_signal'] -%}
 
 with
 
@@ -44,7 +47,13 @@ unioned as (
 final as (
 
     select
-        {{ surrogate_key(['kind', 'job_run_id', "'" ~ var('apoa_scorer') ~ "'", "'" ~ scorer_version() ~ "'"]) }}
+        {# job_run_id names the item; a metric point (no job run) and a resource peak (one per
+           measure) add their series and position, so the id of a job-run item is unchanged #}
+        {{ surrogate_key([
+            'kind',
+            "concat(coalesce(cast(job_run_id as " ~ text ~ "), ''), case when kind in ('resource_misuse', 'metric_anomaly') then concat('|', series_key, '@', cast(series_position as " ~ text ~ ")) else '' end)",
+            "'" ~ var('apoa_scorer') ~ "'", "'" ~ scorer_version() ~ "'",
+        ]) }}
             as score_id,
         cast(job_run_id as {{ dbt.type_bigint() }}) as job_run_id,
         cast(kind as {{ text }}) as kind,

@@ -2,10 +2,11 @@
     One row per scorer episode (ml_job_run_scores.episode_id): its first and last scored
     item, when the scorer could first tell, its state, and the values findings describe it
     with. An episode on non-default branches whose evidence (its anomalous points, or its
-    failed runs) comes from a single branch is that branch's own business (a pull request
-    that is slower or red) and is left out. A failure_rate episode whose re-run failures
-    were mostly cured by the re-run (at least `apoa_flaky_min_cured_share` of them, and
-    `apoa_flaky_min_events` runs) is named flaky_job: the failures are flakes, not breakage.
+    failed runs) comes from a single branch — or all but one item of it — is that branch's
+    own business (a pull request that is slower or red) and is left out. A failure_rate
+    episode whose re-run failures were often cured by the re-run (at least
+    `apoa_flaky_min_cured_share` of them, and `apoa_flaky_min_events` runs) is named
+    flaky_job: the failures are flakes, not breakage.
 -#}
 with
 
@@ -81,9 +82,11 @@ episodes as (
         kind,
         series_key,
         max(case when item_number = 1 then job_key end) as job_key,
-        -- queue pools and flaky jobs are not series of one branch class
+        -- queue pools, flaky jobs and the part-2 kinds are not series of one branch class
         case
-            when kind not in ('queue_spike', 'flaky_job')
+            when
+                kind not in ('queue_spike', 'flaky_job', 'resource_misuse', 'metric_anomaly')
+                and kind not like 'security%'
                 then max(case when item_number = 1 then is_default_branch end)
         end as is_default_branch,
         max(runner_label) as runner_label,
@@ -100,6 +103,7 @@ episodes as (
         count(*) as episode_runs,
         sum(case when is_anomaly then 1 else 0 end) as anomalous_runs,
         count(distinct case when is_evidence then head_branch end) as branches,
+        sum(case when is_evidence then 1 else 0 end) as evidence_items,
         {{ median('observed_value') }} as observed_value,
         max(observed_value) as peak_observed_value,
         -- the band as it stood when the episode began
@@ -161,6 +165,25 @@ episode_failures as (
 
 ),
 
+-- the evidence of the branch that holds most of it: one slow pull request plus a stray
+-- outlier elsewhere is still that pull request's business
+branch_evidence as (
+
+    select
+        episode_id,
+        max(branch_items) as top_branch_items
+    from (
+        select
+            episode_id,
+            head_branch,
+            sum(case when is_evidence then 1 else 0 end) as branch_items
+        from episode_items
+        group by episode_id, head_branch
+    ) as per_branch
+    group by episode_id
+
+),
+
 kept as (
 
     select
@@ -207,10 +230,17 @@ kept as (
         on episodes.episode_id = previous_items.episode_id
     left join episode_failures
         on episodes.episode_id = episode_failures.episode_id
+    left join branch_evidence
+        on episodes.episode_id = branch_evidence.episode_id
     where
-        episodes.kind in ('queue_spike', 'flaky_job')
+        episodes.kind in ('queue_spike', 'flaky_job', 'resource_misuse', 'metric_anomaly')
+        or episodes.kind like 'security%'
         or episodes.is_default_branch
-        or episodes.branches >= {{ var('apoa_other_branches_min_branches') }}
+        or (
+            episodes.branches >= {{ var('apoa_other_branches_min_branches') }}
+            and episodes.evidence_items - branch_evidence.top_branch_items
+            >= {{ var('apoa_other_branches_min_evidence') }}
+        )
 
 )
 

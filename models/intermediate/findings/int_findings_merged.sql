@@ -56,6 +56,9 @@ families as (
         -- are their own
         case
             when kind = 'queue_spike' then series_key
+            -- one measure of a job, one metric series, one security signal
+            when kind in ('resource_misuse', 'metric_anomaly') or kind like 'security%'
+                then series_key
             when kind = 'new_failure_signature' then concat(job_key, '|', failure_signature)
             else job_key
         end as cluster_key,

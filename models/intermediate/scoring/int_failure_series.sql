@@ -112,6 +112,12 @@ with_verdicts as (
         runs.has_failed_attempt = 1 as has_failure,
         runs.conclusion in ('failure', 'timed_out') and runs.has_success = 0 as is_broken,
         runs.has_flaky_pair = 1 as is_flaky,
+        -- a failure a re-run reproduced: the commit fails for real
+        runs.attempts > 1 and runs.has_success = 0 and runs.has_failed_attempt = 1
+            as is_reproduced_failure,
+        -- a failure no re-run reproduced (none was made, or it passed): what flakes look like
+        (runs.has_failed_attempt = 1 and not (runs.attempts > 1 and runs.has_success = 0))
+        or runs.has_flaky_pair = 1 as is_unreproduced_failure,
         runs.completed_at as scored_at,
         runs.completed_at as known_at
     from runs

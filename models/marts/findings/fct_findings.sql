@@ -65,6 +65,29 @@ log_signals as (
 
 ),
 
+-- part 2: which Cloud Monitoring series, which resource measure
+metric_series as (
+
+    select
+        series_key,
+        series_name,
+        metric_type,
+        unit
+    from {{ ref('int_metric_series') }}
+    where series_position = 1
+
+),
+
+resource_series as (
+
+    select
+        series_key,
+        measure
+    from {{ ref('int_resource_series') }}
+    where series_position = 1
+
+),
+
 blamed_steps as (
 
     select
@@ -101,20 +124,28 @@ joined as (
         last_good_runs.head_sha as last_good_head_sha,
         last_good_runs.html_url as last_good_run_url,
         case
-            when findings.kind in ('queue_spike', 'new_failure_signature') then null
+            when
+                findings.kind in ('queue_spike', 'new_failure_signature', 'resource_misuse', 'metric_anomaly')
+                or findings.kind like 'security%'
+                then null
             else coalesce(blamed_steps.step_name, first_runs.longest_step_name)
         end as step_name,
         blamed_steps.step_growth_seconds,
         blamed_steps.step_observed_seconds,
         blamed_steps.step_baseline_seconds,
         case when findings.kind = 'new_failure_signature' then log_signals.first_error_line end
-            as failure_line
+            as failure_line,
+        metric_series.series_name as metric_series,
+        metric_series.metric_type,
+        metric_series.unit as metric_unit,
+        resource_series.measure as resource_metric
     from findings
-    inner join job_runs as first_runs
+    -- left joins: a metric_anomaly finding has no job run
+    left join job_runs as first_runs
         on findings.first_job_run_id = first_runs.job_run_id
-    inner join job_runs as last_runs
+    left join job_runs as last_runs
         on findings.last_job_run_id = last_runs.job_run_id
-    inner join job_runs as lead_runs
+    left join job_runs as lead_runs
         on findings.lead_first_job_run_id = lead_runs.job_run_id
     left join job_runs as last_good_runs
         on findings.last_good_job_run_id = last_good_runs.job_run_id
@@ -122,6 +153,10 @@ joined as (
         on findings.finding_id = blamed_steps.finding_id
     left join log_signals
         on findings.first_job_run_id = log_signals.job_run_id
+    left join metric_series
+        on findings.kind = 'metric_anomaly' and findings.series_key = metric_series.series_key
+    left join resource_series
+        on findings.kind = 'resource_misuse' and findings.series_key = resource_series.series_key
 
 ),
 
@@ -132,11 +167,28 @@ described as (
         case
             when kind = 'default_branch_broken' then 'critical'
             when kind in ('flaky_job', 'new_failure_signature') then 'warning'
+            -- secrets and fork code running with secrets need someone now
+            when kind in ('security_secret_in_logs', 'security_fork_pull_request_target')
+                then 'critical'
+            when kind like 'security%' then 'warning'
+            when kind = 'metric_anomaly'
+                then
+                    case
+                        when abs(observed_value - expected_value) >= 2 * (expected_upper - expected_value)
+                            then 'critical'
+                        else 'warning'
+                    end
             -- critical when the episode sits beyond the band by more than the band's own width
             when observed_value - expected_value >= 2 * (expected_upper - expected_value)
                 then 'critical'
             else 'warning'
         end as severity,
+        case
+            when kind like 'security%' then 'occurrences'
+            when kind = 'metric_anomaly' then coalesce(metric_unit, '1')
+            when kind = 'resource_misuse'
+                then case when resource_metric = 'memory_used_bytes' then 'bytes' else 'utilization' end
+        end as part_two_unit,
         case family
             when 'new_failure_signature' then 'occurrences'
             when 'failure'
@@ -151,6 +203,8 @@ described as (
         concat(
             coalesce(workflow_name, '?'), ' / ', coalesce(job_name, '?'), ' on ',
             case
+                when kind in ('resource_misuse', 'metric_anomaly') or kind like 'security%'
+                    then 'any branch'
                 when is_default_branch then coalesce(branch, 'the default branch')
                 else 'non-default branches'
             end
@@ -170,7 +224,25 @@ described as (
         cast(cast(expected_lower as {{ dbt.type_bigint() }}) as {{ text }}) as usual_low_text,
         cast(cast(ceil(expected_value) as {{ dbt.type_bigint() }}) as {{ text }}) as usual_high_text,
         cast(cast(floor(expected_upper) as {{ dbt.type_bigint() }}) as {{ text }}) as usual_upper_text,
-        substr(cast(started_at as {{ text }}), 1, 16) as started_text
+        substr(cast(started_at as {{ text }}), 1, 16) as started_text,
+        -- part 2 values: utilization in %, bytes in GiB, metric points as sent (3 decimals)
+        case
+            when resource_metric = 'memory_used_bytes'
+                then concat({{ format_decimal('peak_observed_value / 1073741824.0') }}, ' GiB')
+            else concat({{ format_decimal('100 * peak_observed_value') }}, '%')
+        end as resource_peak_text,
+        case
+            when resource_metric = 'memory_used_bytes'
+                then concat({{ format_decimal('expected_value / 1073741824.0') }}, ' GiB')
+            else concat({{ format_decimal('100 * expected_value') }}, '%')
+        end as resource_baseline_text,
+        cast(round(observed_value, 3) as {{ text }}) as metric_observed_text,
+        cast(round(peak_observed_value, 3) as {{ text }}) as metric_peak_text,
+        cast(round(expected_value, 3) as {{ text }}) as metric_expected_text,
+        cast(round(expected_lower, 3) as {{ text }}) as metric_lower_text,
+        cast(round(expected_upper, 3) as {{ text }}) as metric_upper_text,
+        {{ format_decimal('abs(observed_value - expected_value) / nullif(expected_upper - expected_value, 0)') }}
+            as metric_band_widths_text
     from joined
 
 ),
@@ -203,10 +275,55 @@ summarized as (
                         coalesce(failure_signature, '?'), '` (', cast(episode_runs as {{ text }}),
                         case when episode_runs = 1 then ' time), ' else ' times), ' end, since
                     )
+            when 'resource_misuse'
+                then concat(
+                        subject, ' used ', coalesce(resource_metric, '?'), ' up to ', resource_peak_text,
+                        ', usually ', resource_baseline_text,
+                        case
+                            when
+                                resource_metric = 'memory_utilization'
+                                and peak_observed_value >= {{ var('apoa_resource_memory_limit_share') }}
+                                then ' (at its memory limit)'
+                            else ''
+                        end,
+                        ', in ', cast(anomalous_runs as {{ text }}), ' runs ', since
+                    )
+            when 'metric_anomaly'
+                then concat(
+                        coalesce(metric_series, '?'),
+                        case when observed_value < expected_value then ' fell to ' else ' rose to ' end,
+                        metric_observed_text, ' (peak ', metric_peak_text, '), ',
+                        coalesce(metric_band_widths_text, '?'), ' band half-widths from its usual ',
+                        metric_expected_text, ' (band ', metric_lower_text, ' to ', metric_upper_text,
+                        '), since ', started_text, ' UTC'
+                    )
+            when 'security_new_runner_label'
+                then concat(
+                        subject, ' ran on runner labels never seen before in ',
+                        coalesce(repository, '?'), ': ', coalesce(runner_label, '?'), ', ', since
+                    )
+            when 'security_new_deploy_actor'
+                then concat(
+                        coalesce(workflow_name, '?'), ' (a deploying workflow) in ', coalesce(repository, '?'),
+                        ' was started by ', replace(coalesce(failure_signature, '?'), 'actor:', ''),
+                        ', never seen before in this repository, ', since
+                    )
+            when 'security_fork_pull_request_target'
+                then concat(
+                        coalesce(workflow_name, '?'), ' in ', coalesce(repository, '?'),
+                        ' ran on pull_request_target for a pull request from a fork (',
+                        replace(coalesce(failure_signature, '?'), 'fork:', ''),
+                        '), with the secrets and a write token of the repository, ', since
+                    )
+            when 'security_secret_in_logs'
+                then concat(
+                        subject, ' logged a secrets-related line: `',
+                        replace(coalesce(failure_signature, '?'), 'log:', ''), '`, ', since
+                    )
             when 'flaky_job'
                 then concat(
                         subject, ' is flaky: ', peak_text, ' of {{ flaky_window }} consecutive runs ',
-                        'failed and then passed on the same commit (acceptable: ', usual_upper_text,
+                        'failed and no re-run reproduced the failure (acceptable: ', usual_upper_text,
                         '), ', since
                     )
             else concat(
@@ -236,6 +353,8 @@ final as (
         cast(
             case
                 when kind = 'queue_spike' then concat('runners ', coalesce(runner_label, '?'))
+                when kind = 'metric_anomaly' then coalesce(metric_series, series_key)
+                when kind like 'security%' and job_name is null then coalesce(repository, '?')
                 else concat(
                         coalesce(repository, '?'), ' / ', coalesce(workflow_name, '?'), ' / ',
                         coalesce(job_name, '?')
@@ -274,17 +393,27 @@ final as (
         cast(expected_lower as {{ type_double() }}) as expected_lower,
         cast(expected_upper as {{ type_double() }}) as expected_upper,
         cast(baseline_runs as {{ dbt.type_bigint() }}) as baseline_runs,
-        cast(unit as {{ text }}) as unit,
+        cast(coalesce(part_two_unit, unit) as {{ text }}) as unit,
         cast(step_name as {{ text }}) as step_name,
         cast(step_growth_seconds as {{ type_double() }}) as step_growth_seconds,
         cast(step_observed_seconds as {{ type_double() }}) as step_observed_seconds,
         cast(step_baseline_seconds as {{ type_double() }}) as step_baseline_seconds,
-        cast(failure_signature as {{ text }}) as failure_signature,
+        cast(
+            case when kind != 'resource_misuse' then failure_signature end as {{ text }}
+        ) as failure_signature,
         cast(failure_line as {{ text }}) as failure_line,
         cast(
             case when kind = 'new_failure_signature' then false end as {{ dbt.type_boolean() }}
         ) as failure_signature_seen_before,
         cast(summary as {{ text }}) as summary,
+        cast(metric_series as {{ text }}) as metric_series,
+        cast(metric_type as {{ text }}) as metric_type,
+        cast(resource_metric as {{ text }}) as resource_metric,
+        cast(case when kind = 'resource_misuse' then peak_observed_value end as {{ type_double() }})
+            as resource_peak,
+        cast(case when kind = 'resource_misuse' then expected_value end as {{ type_double() }})
+            as resource_baseline,
+        cast(case when kind = 'resource_misuse' then part_two_unit end as {{ text }}) as resource_unit,
         cast(scorer as {{ text }}) as scorer,
         cast(scorer_version as {{ text }}) as scorer_version
     from summarized

@@ -144,7 +144,7 @@ ranked as (
 
     select
         *,
-        row_number() over (partition by log_entry_id order by load_seq) as entry_copy_number
+        row_number() over (partition by log_entry_id order by {{ apoa_arrival_order() }}) as entry_copy_number
     from keyed
 
 ),

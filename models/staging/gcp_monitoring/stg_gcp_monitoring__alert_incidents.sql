@@ -102,7 +102,7 @@ keyed as (
         {{ dbt.concat(['incident_id', "'-'", "coalesce(state, 'unknown')"]) }} as incident_state_id,
         *,
         row_number() over (
-            partition by incident_id, state order by load_seq
+            partition by incident_id, state order by {{ apoa_arrival_order() }}
         ) as notification_copy_number
     from renamed
     where incident_id is not null

@@ -234,7 +234,7 @@ ranked as (
 
     select
         *,
-        row_number() over (partition by point_id order by load_seq) as point_copy_number
+        row_number() over (partition by point_id order by {{ apoa_arrival_order() }}) as point_copy_number
     from renamed
 
 ),

@@ -5,6 +5,7 @@
         incremental_strategy=apoa_incremental_strategy(),
         on_schema_change='fail',
         partition_by=apoa_partition_by('ingested_at'),
+        incremental_predicates=apoa_merge_predicates('ingested_at'),
         cluster_by=apoa_cluster_by(['job_id']),
     )
 }}
@@ -56,16 +57,9 @@ source as (
     where
         coalesce({{ json_text('attributes', '$.github_event') }}, 'workflow_job') = 'workflow_job'
         {{ apoa_new_rows(keyword='and') }}
-        -- a redelivery (the same GitHub delivery under another message id) keeps its first
-        -- copy: chosen from the attributes alone, before any payload is read
-        and load_seq in (
-            select min(copies.load_seq) as first_load_seq
-            from {{ source('raw', 'raw_github_events') }} as copies
-            where
-                coalesce({{ json_text('copies.attributes', '$.github_event') }}, 'workflow_job') = 'workflow_job'
-                {{ apoa_new_rows(keyword='and') }}
-            group by coalesce({{ json_text('copies.attributes', '$.github_delivery') }}, copies.message_id)
-        )
+    -- a redelivery (the same GitHub delivery under another message id) keeps its first copy:
+    -- `and load_seq in (...)` locally, `qualify ...` on BigQuery (apoa_arrival_order.sql)
+    {{ github_first_delivery_copy('workflow_job') }}
 
 ),
 

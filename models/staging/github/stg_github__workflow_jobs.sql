@@ -32,7 +32,27 @@ new_deliveries as (
 
 ),
 
-{% if apoa_is_incremental() -%}
+{% if apoa_is_incremental() and apoa_new_rows_overlap() -%}
+
+    -- BigQuery re-reads a lookback window, part of which the held counts already include: the
+    -- jobs the new deliveries touch compete with all their other deliveries instead
+    current_states as (
+
+        select
+            {% for column in state_columns -%}
+                {{ column }},
+            {% endfor -%}
+            1 as delivery_count,
+            load_seq as last_load_seq,
+            ingested_at as last_ingested_at
+        from {{ ref('stg_github__workflow_job_deliveries') }}
+        where
+            job_id in (select new_deliveries.job_id from new_deliveries)
+            and delivery_id not in (select new_deliveries.delivery_id from new_deliveries)
+
+    ),
+
+{% elif apoa_is_incremental() -%}
 
     -- the state already held for the jobs the new deliveries touch competes with them
     current_states as (
@@ -74,7 +94,7 @@ ranked as (
                 case when is_backfill then 1 else 0 end asc,
                 completed_at desc nulls last,
                 started_at desc nulls last,
-                load_seq desc
+                {{ apoa_arrival_order(tiebreak_column='delivery_id', direction='desc') }}
         ) as state_rank,
         sum(delivery_count) over (partition by job_id) as job_delivery_count,
         max(last_load_seq) over (partition by job_id) as job_last_load_seq,

@@ -38,7 +38,33 @@ new_deliveries as (
 
 ),
 
-{% if apoa_is_incremental() -%}
+{% if apoa_is_incremental() and apoa_new_rows_overlap() -%}
+
+    -- BigQuery re-reads a lookback window, part of which the held counts already include: the
+    -- run attempts the new deliveries touch compete with all their other deliveries instead
+    current_states as (
+
+        select
+            {{ dbt.concat([
+                dbt.safe_cast('run_id', dbt.type_string()),
+                "'-'",
+                dbt.safe_cast('run_attempt', dbt.type_string()),
+            ]) }} as run_attempt_id,
+            {% for column in state_columns -%}
+                {{ column }},
+            {% endfor -%}
+            1 as delivery_count,
+            load_seq as last_load_seq,
+            ingested_at as last_ingested_at
+        from {{ ref('stg_github__workflow_run_deliveries') }}
+        -- every attempt of the touched runs (a superset of the touched attempts: same result)
+        where
+            run_id in (select new_deliveries.run_id from new_deliveries)
+            and delivery_id not in (select new_deliveries.delivery_id from new_deliveries)
+
+    ),
+
+{% elif apoa_is_incremental() -%}
 
     -- the state already held for the run attempts the new deliveries touch competes with them
     current_states as (
@@ -80,7 +106,7 @@ ranked as (
                 status_rank desc,
                 case when is_backfill then 1 else 0 end asc,
                 updated_at desc nulls last,
-                load_seq desc
+                {{ apoa_arrival_order(tiebreak_column='delivery_id', direction='desc') }}
         ) as state_rank,
         sum(delivery_count) over (partition by run_attempt_id) as run_delivery_count,
         max(last_load_seq) over (partition by run_attempt_id) as run_last_load_seq,

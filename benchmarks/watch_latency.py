@@ -1,0 +1,316 @@
+"""Real-time latency benchmark: from a completed job's delivery to its finding on apoa-findings.
+
+A warehouse with history already built (by default a generated one; `--home` takes any
+warehouse, e.g. the 1M-run one `benchmarks/data_model.py --keep` leaves behind) gets a new
+stream of GitHub deliveries with an injected duration regression in it:
+
+  1. prepare   the stream's history up to a few runs before the regression lands in raw
+               and is built (`dbt run`); findings already in the warehouse are recorded as
+               published, so only what the stream causes is measured
+  2. watch     `apoa watch` (a subprocess: the warehouse owner with triggered micro-batch
+               builds and publishing) on the real Pub/Sub emulator
+  3. stream    the rest of the stream's deliveries published to `github-events` at a steady
+               rate; a streaming pull on `apoa-findings` stamps each finding's arrival
+
+For each finding event, latency = its arrival minus the publish time of the completed
+delivery of the run that completed its evidence (`evidence.last_bad_run`): the time
+between the last delivery a finding needed and the finding. Prints p50 / p95 / max of
+it and the micro-batch build times `apoa watch` logged.
+
+    .venv/bin/python -m benchmarks.watch_latency
+    .venv/bin/python -m benchmarks.watch_latency --home /tmp/apoa-data-model-bench/1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import itertools
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "apoa-latency"
+# The stream's repositories get their own owner, so its series never mix with a base history
+# made by the same generator.
+STREAM_OWNER = "aetherveil-live"
+# Live runs of the regressing workflow after its first bad one: the persistence window (8 runs,
+# dbt var apoa_duration_persistence_runs) and a margin.
+TAIL_RUNS = 12
+
+
+@dataclass
+class Stream:
+    before: list  # landed and built before watching
+    live: list  # published at the rate while watching
+
+
+@dataclass
+class Results:
+    published: int = 0
+    publish_seconds: float = 0.0
+    completed_at: dict[int, float] = field(default_factory=dict)  # job id -> publish time
+    arrivals: list[tuple[float, dict]] = field(default_factory=list)
+
+
+def make_stream(seed: int, runs: int, lead_runs: int, streams: int) -> Stream:
+    """`streams` generated histories (seeds seed, seed + 1, ...), each under an owner of its
+    own and each with one injected regression; their live parts interleave in send order."""
+    befores, lives = [], []
+    for index in range(streams):
+        before, live = _one_stream(seed + index, runs, lead_runs, f"{STREAM_OWNER}-{index}")
+        befores.extend(before)
+        lives.append(live)
+    interleaved = [m for group in itertools.zip_longest(*lives) for m in group if m is not None]
+    return Stream(befores, interleaved)
+
+
+def _one_stream(seed: int, runs: int, lead_runs: int, owner: str) -> tuple[list, list]:
+    from apoa.generator import generate_history
+    from apoa.replay import parse_lines
+
+    history = generate_history(seed=seed, runs_per_workflow=runs)
+    [regression] = [a for a in history.injected if a.kind == "duration_regression"]
+    lines = [
+        message.to_json_line().replace("aetherveil/", f"{owner}/") for message in history.messages
+    ]
+    messages, _ = parse_lines(lines)
+    # Cut where the regressing workflow's run (first bad - lead_runs) is first mentioned.
+    cut_run = regression.first_run_number - lead_runs
+    cut = next(
+        index
+        for index, message in enumerate(messages)
+        if (_run_of(message, regression.workflow) or 0) >= cut_run
+    )
+    # ... and stop once the regression has run long enough to be named (k runs and a margin).
+    end_run = regression.first_run_number + TAIL_RUNS
+    end = next(
+        (
+            index
+            for index, message in enumerate(messages)
+            if (_run_of(message, regression.workflow) or 0) > end_run
+        ),
+        len(messages),
+    )
+    return messages[:cut], messages[cut:end]
+
+
+def _run_of(message, workflow: str) -> int | None:
+    """The run number of a workflow_run delivery of `workflow` (a run's first mention)."""
+    body = json.loads(message.payload)
+    run = body.get("workflow_run") or {}
+    return run.get("run_number") if run.get("name") == workflow else None
+
+
+def prepare(home: Path, stream: Stream) -> dict:
+    """Land the stream's first part next to whatever history the home holds, and build."""
+    from apoa.dbt_build import run_dbt
+    from apoa.settings import Settings
+    from apoa.warehouse import LocalWarehouse
+    from ingest.envelope import RawMessage
+
+    os.environ["APOA_HOME"] = str(home)
+    settings = Settings.from_env()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with LocalWarehouse(settings) as warehouse:
+        rows = [
+            RawMessage(
+                topic=m.topic,
+                message_id=f"latency-before-{index}",
+                publish_time=now,
+                attributes=m.attributes,
+                subscription=None,
+                payload=m.payload,
+            )
+            for index, m in enumerate(stream.before)
+        ]
+        for start in range(0, len(rows), 1000):
+            warehouse.store.write_batch(rows[start : start + 1000], [])
+        started = time.perf_counter()
+        result = run_dbt(settings, "run", [])
+        build_seconds = time.perf_counter() - started
+        if not result.success:
+            raise SystemExit(f"the preparing dbt run failed: {result.failures}")
+        # What the warehouse already knew is announced before the stream starts.
+        announced = warehouse.publish(lambda event: "announced-before-the-benchmark")
+        job_runs = warehouse.query("select count(*) as n from main.fct_job_runs")[0]["n"]
+    return {"build_seconds": build_seconds, "announced": len(announced), "job_runs": job_runs}
+
+
+def start_watch(home: Path, emulator_host: str, log_path: Path) -> tuple[subprocess.Popen, str]:
+    from apoa.emulator import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "APOA_HOME": str(home),
+        "APOA_PUBSUB_PROJECT": PROJECT,
+        "PUBSUB_EMULATOR_HOST": emulator_host,
+        "NO_GCE_CHECK": "true",
+    }
+    log = open(log_path, "ab")  # noqa: SIM115 - the child writes to it until it stops
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apoa.cli", "watch", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=log, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "push subscriptions point here" in line:
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return process, f"http://127.0.0.1:{port}"
+    raise SystemExit(f"apoa watch stopped before listening; see {log_path}")
+
+
+def listen(subscription: str, results: Results) -> object:
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+
+    def received(message) -> None:
+        results.arrivals.append((time.time(), json.loads(message.data)))
+        message.ack()
+
+    return subscriber.subscribe(subscription, callback=received)
+
+
+def publish_live(messages: list, rate: float, results: Results) -> None:
+    from google.cloud import pubsub_v1
+
+    client = pubsub_v1.PublisherClient(
+        batch_settings=pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0.001)
+    )
+    topic = client.topic_path(PROJECT, "github-events")
+    started = time.monotonic()
+    for index, message in enumerate(messages):
+        delay = started + index / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        future = client.publish(topic, message.payload.encode(), **message.attributes)
+        future.result(timeout=60)
+        body = json.loads(message.payload)
+        if body.get("action") == "completed" and "workflow_job" in body:
+            results.completed_at[body["workflow_job"]["id"]] = time.time()
+        results.published += 1
+    results.publish_seconds = time.monotonic() - started
+
+
+def build_times(log_path: Path) -> list[float]:
+    seconds = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("message") == "micro-batch built":
+            seconds.append(float(entry["seconds"]))
+    return seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(prep: dict, results: Results, builds: list[float], rate: float) -> str:
+    latencies = []
+    unmatched = 0
+    for arrived, body in results.arrivals:
+        job_run_id = ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id")
+        if job_run_id in results.completed_at:
+            latencies.append(arrived - results.completed_at[job_run_id])
+        else:
+            unmatched += 1
+    lines = [
+        f"history: {prep['job_runs']:,} job runs built "
+        f"(preparing dbt run {prep['build_seconds']:.0f} s; {prep['announced']} findings "
+        "already announced)",
+        f"stream: {results.published} deliveries at {rate:g}/s over "
+        f"{results.publish_seconds:.0f} s; {len(results.arrivals)} finding events arrived "
+        f"({unmatched} about runs outside the stream)",
+        "",
+        f"{'measure':<44} {'n':>4} {'p50':>7} {'p95':>7} {'max':>7}",
+    ]
+
+    def row(name: str, values: list[float]) -> None:
+        if values:
+            lines.append(
+                f"{name:<44} {len(values):>4} {percentile(values, 0.5):>6.1f}s "
+                f"{percentile(values, 0.95):>6.1f}s {max(values):>6.1f}s"
+            )
+        else:
+            lines.append(f"{name:<44} {0:>4} {'-':>7} {'-':>7} {'-':>7}")
+
+    row("delivery published -> finding received", latencies)
+    row("micro-batch build (dbt run, in process)", builds)
+    if builds:
+        lines.append(f"builds: {len(builds)}, mean {statistics.fmean(builds):.1f} s")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, help="a warehouse with history (default: fresh)")
+    parser.add_argument("--seed", type=int, default=41)
+    parser.add_argument("--runs", type=int, default=60, help="the stream's runs per workflow")
+    parser.add_argument("--streams", type=int, default=4, help="histories, one regression each")
+    parser.add_argument("--lead-runs", type=int, default=3, help="live runs before the change")
+    parser.add_argument("--rate", type=float, default=20.0, help="deliveries per second")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait at the end")
+    args = parser.parse_args()
+
+    from apoa.emulator import PubSubEmulator, create_pull_subscription
+
+    os.environ["NO_GCE_CHECK"] = "true"
+    work = Path(tempfile.mkdtemp(prefix="apoa-latency-"))
+    home = args.home or work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    stream = make_stream(args.seed, args.runs, args.lead_runs, args.streams)
+    print(f"stream: {len(stream.before)} deliveries before, {len(stream.live)} live", flush=True)
+    # In a process of its own: the dbt adapter keeps the DuckDB file open until its process
+    # ends, and `apoa watch` must become the warehouse's only owner.
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        prep = pool.submit(prepare, home, stream).result()
+    print(f"prepared: {prep}", flush=True)
+
+    emulator = PubSubEmulator(PROJECT, log=work / "emulator.log").start()
+    results = Results()
+    watch = None
+    try:
+        watch, _ = start_watch(home, emulator.host, work / "watch.log")
+        subscription = create_pull_subscription(PROJECT, "apoa-findings", "latency-findings")
+        streaming = listen(subscription, results)
+        publish_live(stream.live, args.rate, results)
+        deadline = time.monotonic() + args.settle
+        seen = -1
+        while time.monotonic() < deadline:  # until findings stop arriving for 15 s
+            time.sleep(15)
+            if len(results.arrivals) == seen:
+                break
+            seen = len(results.arrivals)
+        streaming.cancel()
+    finally:
+        if watch is not None:
+            watch.terminate()
+            watch.wait(timeout=120)
+        emulator.stop()
+    print()
+    print(report(prep, results, build_times(work / "watch.log"), args.rate))
+    if args.home is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
