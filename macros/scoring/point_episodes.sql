@@ -4,15 +4,18 @@
     make an episode, at most `max_gap` normal points may sit between two of them. The episode
     is detected when its min_runs-th anomaly is known, and open while the series' latest point
     could still belong to it. Reads `scored` (every ml_job_run_scores column but episode_*),
-    ends in the CTE `scores`.
+    ends in the CTE `scores`. `item_key` names the island's first item in the episode id:
+    job_run_id, or for a series whose items are not job runs (a Cloud Monitoring series'
+    points) another column that is unique within the series, so two episodes of one series
+    never share an id.
 -#}
-{% macro point_anomaly_episode_ctes(kind, scored, min_runs, max_gap) -%}
+{% macro point_anomaly_episode_ctes(kind, scored, min_runs, max_gap, item_key='job_run_id') -%}
     point_anomalies as (
 
         select
             series_key,
             series_position,
-            job_run_id,
+            {{ item_key }} as item_key,
             known_at,
             series_position - lag(series_position) over (
                 partition by series_key order by series_position
@@ -63,7 +66,7 @@
             island_number,
             min(series_position) as start_position,
             max(series_position) as end_position,
-            max(case when anomaly_number = 1 then job_run_id end) as start_job_run_id,
+            max(case when anomaly_number = 1 then item_key end) as start_item_key,
             max(case when anomaly_number <= {{ min_runs }} then known_at end) as detected_at
         from point_numbered
         group by series_key, island_number
@@ -74,7 +77,7 @@
     point_episodes as (
 
         select
-            {{ surrogate_key(["'" ~ kind ~ "'", 'spans.series_key', 'spans.start_job_run_id']) }}
+            {{ surrogate_key(["'" ~ kind ~ "'", 'spans.series_key', 'spans.start_item_key']) }}
                 as episode_id,
             spans.series_key,
             spans.start_position,

@@ -12,7 +12,7 @@
        as much news as one stuck at 100%). Scored once the series has
        `apoa_metric_min_history_days` days of history;
     4. episodes: `apoa_metric_episode_min_points` anomalous points with at most
-       `apoa_metric_episode_max_gap` normal ones between (macros/scoring/island_episodes.sql).
+       `apoa_metric_episode_max_gap` normal ones between (macros/scoring/point_episodes.sql).
 -#}
 {%- set season_days = var('apoa_metric_season_days') -%}
 {%- set season_minutes = var('apoa_metric_season_minutes') -%}
@@ -159,9 +159,9 @@ scored as (
 
 ),
 
-{{ island_episode_ctes(
+{{ point_anomaly_episode_ctes(
     'metric_anomaly', 'scored', var('apoa_metric_episode_min_points'),
-    var('apoa_metric_episode_max_gap'), 'scored_at'
+    var('apoa_metric_episode_max_gap'), item_key='scored_at'
 ) }},
 
 described as (

@@ -126,9 +126,9 @@ scored as (
 
 ),
 
-{{ island_episode_ctes(
+{{ point_anomaly_episode_ctes(
     'resource_misuse', 'scored', var('apoa_resource_episode_min_runs'),
-    var('apoa_resource_episode_max_gap'), 'job_run_id'
+    var('apoa_resource_episode_max_gap')
 ) }},
 
 described as (
