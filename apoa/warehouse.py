@@ -9,6 +9,7 @@ the same DuckDB instance. Other processes either talk to that owner over HTTP
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -27,13 +28,16 @@ from ingest import unsafe
 from ingest.config import IngestConfig
 from ingest.envelope import DeadLetter, RawMessage
 from ingest.handler import Sink
-from ingest.storage import DuckDBRawStore
+from ingest.journal import LandingJournal
+from ingest.loader import JournaledStore
+from ingest.storage import DuckDBRawStore, StorageError
 from ingest.writer import GroupCommitWriter
 from publisher.events import FindingEvent
 from publisher.publish import Publish, publish_new_findings, pubsub_publisher
 
 OWNER_FILE = "owner.json"
 LOCK_FILE = "owner.lock"
+JOURNAL_DIR = "journal"
 
 
 class WarehouseBusy(RuntimeError):
@@ -83,8 +87,19 @@ class LocalWarehouse:
         # ~10 KB that is every ~1,600 rows and it triples the cost of a small commit.
         self.con.execute("set checkpoint_threshold = '256MB'")
         self.store = DuckDBRawStore(self.con)
+        # Requests are acknowledged once their rows are in the journal; the loader moves them
+        # into the raw tables in big batches (ingest/loader.py). Leftovers of a crash load first.
+        self.journal = LandingJournal(settings.home / JOURNAL_DIR)
+        self.loader = JournaledStore(self.journal, self.store, on_loaded=self._loaded)
+        try:
+            self.loader.recover()
+        except Exception:
+            self.con.close()
+            self._release()
+            raise
+        self.loader.start()
         self.writer = GroupCommitWriter(
-            self.store, max_batch=self.config.batch_rows, max_wait_ms=self.config.batch_wait_ms
+            self.loader, max_batch=self.config.batch_rows, max_wait_ms=self.config.batch_wait_ms
         )
         self._publish: Publish | None = None
         self._manifest = None
@@ -103,8 +118,14 @@ class LocalWarehouse:
             self._unsafe_buffer().add(messages, dead_letters)
             return
         self.writer.land(messages, dead_letters)
-        if self.on_landed is not None and messages:
+
+    def _loaded(self, messages: list[RawMessage]) -> None:
+        if self.on_landed is not None:
             self.on_landed(messages)
+
+    def flush(self) -> None:
+        """Every acknowledged row into the raw tables: call before reading or building them."""
+        self.loader.flush()
 
     def _unsafe_buffer(self) -> _UnsafeBuffer:
         if self._buffer is None:
@@ -113,6 +134,7 @@ class LocalWarehouse:
 
     # -- build and publish --------------------------------------------------------
     def build(self, select: str | None = None, full_refresh: bool = False) -> BuildResult:
+        self.flush()
         extra: list[str] = []
         if select:
             extra += ["--select", select]
@@ -122,6 +144,7 @@ class LocalWarehouse:
 
     def run_micro_batch(self, select: str) -> BuildResult:
         """`dbt run` of the incremental path on a manifest parsed once (no tests)."""
+        self.flush()
         if self._manifest is None:
             self._manifest = parse_manifest(self.settings)
         return run_dbt(self.settings, "run", ["--select", select], manifest=self._manifest)
@@ -136,14 +159,22 @@ class LocalWarehouse:
 
     # -- reading ------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
+        with contextlib.suppress(StorageError):  # a failing load must not hide the status
+            self.loader.flush(timeout=5)
         return {
             "pid": os.getpid(),
             "home": str(self.settings.home),
             "raw_counts": self.store.counts(),
             "writer": {"batches": self.writer.batches, "rows": self.writer.rows},
+            "journal": {
+                "pending_rows": self.loader.pending_rows,
+                "loads": self.loader.loads,
+                "failed_loads": self.loader.failed_loads,
+            },
         }
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        self.flush()
         cursor = self.con.cursor()
         result = cursor.execute(sql, params or [])
         columns = [column[0] for column in result.description]
@@ -213,6 +244,7 @@ class LocalWarehouse:
 
     def close(self) -> None:
         self.writer.close()
+        self.loader.close()
         try:
             self.con.close()
         finally:

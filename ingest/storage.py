@@ -61,7 +61,7 @@ class DuckDBRawStore:
             try:
                 self._con.execute("begin transaction")
                 for topic, table in TOPIC_TABLES.items():
-                    rows = _unique(m for m in messages if m.topic == topic)
+                    rows = [m for m in messages if m.topic == topic]
                     rows = _qualify_reused_ids(self._con, f"{RAW_SCHEMA}.{table}", rows)
                     if rows:
                         values = []
@@ -119,10 +119,6 @@ class DuckDBRawStore:
             return counts
 
 
-def _unique(messages) -> list[RawMessage]:
-    return list({m.message_id: m for m in messages}.values())
-
-
 def _qualify_reused_ids(
     con: duckdb.DuckDBPyConnection, table: str, messages: list[RawMessage]
 ) -> list[RawMessage]:
@@ -134,22 +130,22 @@ def _qualify_reused_ids(
     redelivery of it maps to again. A redelivery keeps its publish time, so it stays a no-op;
     so does the same content sent again under its deterministic id (a second `apoa backfill`
     or HTTP replay of the same file, whose envelopes are stamped when they are sent).
+    Earlier messages of the same batch count as landed; each kept id appears once.
     """
-    timed = [m for m in messages if m.publish_time is not None]
-    if not timed:
-        return messages
-    placeholders = ", ".join("?" for _ in timed)
-    landed = {
+    if not messages:
+        return []
+    placeholders = ", ".join("?" for _ in messages)
+    seen = {
         message_id: (publish_time, payload)
         for message_id, publish_time, payload in con.execute(
             f"select message_id, publish_time, payload from {table} "
             f"where message_id in ({placeholders})",
-            [m.message_id for m in timed],
+            [m.message_id for m in messages],
         ).fetchall()
     }
-    qualified = []
+    kept: dict[str, RawMessage] = {}
     for message in messages:
-        first_time, first_payload = landed.get(message.message_id, (None, None))
+        first_time, first_payload = seen.get(message.message_id, (None, None))
         if (
             first_time is not None
             and message.publish_time not in (None, first_time)
@@ -157,8 +153,11 @@ def _qualify_reused_ids(
         ):
             stamp = message.publish_time.isoformat(timespec="microseconds")
             message = dataclasses.replace(message, message_id=f"{message.message_id}@{stamp}")
-        qualified.append(message)
-    return qualified
+        if message.message_id in kept:
+            continue  # a redelivery within the batch
+        seen.setdefault(message.message_id, (message.publish_time, message.payload))
+        kept[message.message_id] = message
+    return list(kept.values())
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, values: list[tuple]) -> None:

@@ -13,6 +13,8 @@ import os
 ACK_ON_STORAGE_ERROR = "APOA_UNSAFE_ACK_ON_STORAGE_ERROR"
 # Answer before the commit (rows buffered in memory): a crash loses what was buffered.
 ACK_BEFORE_COMMIT = "APOA_UNSAFE_ACK_BEFORE_COMMIT"
+# Drop journaled rows whose load into the raw tables failed, instead of keeping and retrying.
+DROP_FAILED_LOAD = "APOA_UNSAFE_DROP_FAILED_LOAD"
 
 # A new event_id on every publish: a publisher killed before recording what it sent repeats
 # the event under another id, and subscribers can no longer recognise the repeat.

@@ -265,6 +265,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Model]:
             size = -(-len(shuffled) // BATCHES)
             for first in range(0, len(shuffled), size):
                 warehouse.land(shuffled[first : first + size], [])
+                warehouse.flush()  # every acknowledged row loaded from the journal
                 build(settings)
             incremental = {table: table_digest(warehouse, table) for table in MODELS}
             build(settings, full_refresh=True)

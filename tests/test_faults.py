@@ -61,16 +61,27 @@ def assert_exactly_once(remote: RemoteWarehouse, expected: int) -> None:
     assert sum(v["distinct_keys"] for v in raw.values()) == expected
 
 
-def test_storage_failing_half_way_through_batches_loses_nothing(emulator, tmp_path):
+def test_journal_failing_half_way_through_batches_loses_nothing(emulator, tmp_path):
+    """An append torn half-way answers 503; the emulator redelivers; each row lands once."""
+    _storage_fault_loses_nothing(tmp_path, lambda warehouse: warehouse.journal, OSError, 25)
+
+
+def test_warehouse_failing_half_way_through_loads_loses_nothing(emulator, tmp_path):
+    """A DuckDB load failing after its first table: acknowledged rows wait in the journal."""
+    # Six in a row: the loader backs off 0.1 s, doubling, between attempts.
+    _storage_fault_loses_nothing(tmp_path, lambda warehouse: warehouse.store, duckdb.IOException, 6)
+
+
+def _storage_fault_loses_nothing(tmp_path, faulty_part, error, times: int) -> None:
     warehouse = LocalWarehouse(Settings(home=tmp_path / "home"))
-    failures = {"left": 25}
+    failures = {"left": times}
 
     def fail_half_way() -> None:
         if failures["left"] > 0:
             failures["left"] -= 1
-            raise duckdb.IOException("injected: the disk went away mid-batch")
+            raise error("injected: the disk went away mid-batch")
 
-    warehouse.store.fault_hook = fail_half_way
+    faulty_part(warehouse).fault_hook = fail_half_way
     server = RunningServer(warehouse, "127.0.0.1", free_port())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -164,8 +175,10 @@ def test_build_killed_half_way_recovers_on_the_next_build(tmp_path):
 @pytest.mark.parametrize(
     ("test_name", "switch"),
     [
-        ("test_storage_failing_half_way_through_batches_loses_nothing",
+        ("test_journal_failing_half_way_through_batches_loses_nothing",
          unsafe.ACK_ON_STORAGE_ERROR),
+        ("test_warehouse_failing_half_way_through_loads_loses_nothing",
+         unsafe.DROP_FAILED_LOAD),
         ("test_owner_killed_mid_load_and_restarted_loses_and_doubles_nothing",
          unsafe.ACK_BEFORE_COMMIT),
     ],

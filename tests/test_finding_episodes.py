@@ -137,6 +137,7 @@ def replayed(tmp_path_factory):
         for phase, cut in enumerate(_phases(messages, expected)):
             replay.deliver_http(parsed[start:cut], post, show_progress=False)
             start = cut
+            warehouse.flush()  # every acknowledged row loaded from the journal
             # The models only (their tests run in test_dbt_models.py): fct_findings and upstream.
             build = run_dbt(warehouse.settings, "run", ["--select", "+fct_findings"], manifest)
             assert build.success, build.failures

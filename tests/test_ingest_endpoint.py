@@ -6,6 +6,7 @@ import base64
 import json
 import threading
 
+import duckdb
 import functions_framework
 import pytest
 
@@ -109,7 +110,7 @@ def test_each_topic_has_its_own_table(push_client, warehouse):
     for index, topic in enumerate(["github-events", "pipeline-logs", "pipeline-metrics"]):
         body = push_body({"n": index}, message_id=f"id-{index}")
         assert push_client.post(f"/push/{topic}", data=body).status_code == 204
-    counts = warehouse.store.counts()
+    counts = warehouse.status()["raw_counts"]
     assert counts["raw_github_events"] == counts["raw_pipeline_logs"] == 1
     assert counts["raw_pipeline_metrics"] == 1
 
@@ -170,10 +171,46 @@ def test_unrouted_path_is_404(push_client):
     assert push_client.post("/somewhere", data=push_body({"a": 1})).status_code == 404
 
 
-def test_storage_failure_answers_503_so_pubsub_redelivers(push_client, warehouse):
-    warehouse.store._con.close()  # the warehouse connection is gone: a transient failure
-    response = push_client.post("/push/github-events", data=push_body({"a": 1}))
+def test_journal_failure_answers_503_so_pubsub_redelivers(push_client, warehouse):
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    warehouse.journal.fault_hook = disk_full
+    response = push_client.post("/push/github-events", data=push_body({"a": 1}, message_id="x"))
     assert response.status_code == 503
+    warehouse.journal.fault_hook = None
+    assert push_client.post("/push/github-events", data=push_body({"b": 2})).status_code == 204
+    # the torn write left nothing behind: only the acknowledged row lands
+    assert [json.loads(r["payload"]) for r in rows(warehouse, "raw_github_events")] == [{"b": 2}]
+
+
+def test_a_failing_warehouse_delays_rows_but_loses_none(push_client, warehouse):
+    failures = {"left": 3}
+
+    def fail() -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise duckdb.IOException("injected: DuckDB cannot write")
+
+    warehouse.store.fault_hook = fail
+    for n in range(5):  # acknowledged: the rows are in the journal
+        body = push_body({"n": n}, message_id=f"w-{n}")
+        assert push_client.post("/push/github-events", data=body).status_code == 204
+    assert len(rows(warehouse, "raw_github_events")) == 5  # flushed once the loads succeed
+    assert failures["left"] == 0 and warehouse.loader.failed_loads == 3
+    assert list(warehouse.journal.directory.glob("*.jsonl")) == []  # loaded segments removed
+
+
+def test_rows_journaled_but_not_loaded_land_on_the_next_start(settings):
+    from ingest.envelope import RawMessage
+
+    with LocalWarehouse(settings) as owned:
+        owned.store.fault_hook = lambda: (_ for _ in ()).throw(duckdb.IOException("down"))
+        message = RawMessage("pipeline-logs", "kept-1", None, {}, None, '{"k": 1}')
+        owned.land([message], [])  # acknowledged, then every load fails until close
+    with LocalWarehouse(settings) as owned:
+        assert [r["message_id"] for r in rows(owned, "raw_pipeline_logs")] == ["kept-1"]
+        assert list(owned.journal.directory.glob("*.jsonl")) == []
 
 
 def test_concurrent_pushes_are_committed_in_groups(push_client, warehouse):

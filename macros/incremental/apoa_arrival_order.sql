@@ -37,6 +37,9 @@
     `qualify` (BigQuery). A message without the delivery attribute is its own delivery.
 -#}
 {% macro github_first_delivery_copy(github_event) %}
+    {%- if apoa_unsafe('KEEP_EVERY_DELIVERY_COPY') -%}
+        {{- return('') -}}  {#- fault tests only (macros/unsafe/apoa_unsafe.sql) -#}
+    {%- endif -%}
     {{- return(adapter.dispatch('github_first_delivery_copy', 'apoa')(github_event)) -}}
 {% endmacro %}
 

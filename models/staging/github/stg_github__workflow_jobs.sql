@@ -90,6 +90,9 @@ ranked as (
         row_number() over (
             partition by job_id
             order by
+                {% if apoa_unsafe('LATEST_BY_ARRIVAL') -%}
+                    {{ apoa_arrival_order(tiebreak_column='delivery_id', direction='desc') }},
+                {% endif -%}
                 status_rank desc,
                 case when is_backfill then 1 else 0 end asc,
                 completed_at desc nulls last,

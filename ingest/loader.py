@@ -1,0 +1,186 @@
+"""Journal first, DuckDB behind: acknowledge after the journal's fsync, load in big batches.
+
+`JournaledStore` has the `write_batch` of a raw store, so the group-commit writer
+uses it unchanged: a request is answered once its rows are in the journal. A
+loader thread moves journaled rows into the raw tables every `linger_seconds`
+(or sooner when many are waiting), one DuckDB transaction per chunk, and deletes
+a segment only after its rows are committed. A load that fails is retried with
+backoff and its segment kept: a DuckDB failure delays rows but cannot lose them.
+Readers that must see every acknowledged row call `flush()` first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ingest import unsafe
+from ingest.envelope import DeadLetter, RawMessage
+from ingest.journal import LandingJournal, read_segment
+from ingest.log import log
+from ingest.storage import RawStore, StorageError
+
+LOAD_CHUNK_ROWS = 1000
+
+
+class JournaledStore:
+    def __init__(
+        self,
+        journal: LandingJournal,
+        store: RawStore,
+        on_loaded: Callable[[list[RawMessage]], None] | None = None,
+        linger_seconds: float = 0.2,
+        max_pending_rows: int = 2000,
+    ) -> None:
+        self.journal = journal
+        self._store = store
+        self._on_loaded = on_loaded
+        self._linger = linger_seconds
+        self._max_pending = max_pending_rows
+        self._lock = threading.Lock()  # appends and seals exclude each other
+        self._changed = threading.Condition(self._lock)
+        self._messages: list[RawMessage] = []
+        self._dead_letters: list[DeadLetter] = []
+        self._first_pending_at: float | None = None
+        self._appended = 0  # rows acknowledged so far
+        self._loaded = 0  # ... of which committed to the raw tables
+        self._flush_wanted = False
+        self._stopping = False
+        self.loads = 0
+        self.failed_loads = 0
+        self._thread: threading.Thread | None = None
+
+    # -- startup ------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Load the segments an earlier process left (it crashed or its DuckDB failed)."""
+        recovered = 0
+        for segment in self.journal.leftover_segments():
+            contents = read_segment(segment)
+            if contents.unreadable_lines:
+                log(
+                    "WARNING",
+                    "journal lines torn by a failed write skipped (never acknowledged)",
+                    segment=segment.name,
+                    lines=contents.unreadable_lines,
+                )
+            self._load(contents.messages, contents.dead_letters)
+            segment.unlink()
+            recovered += len(contents.messages) + len(contents.dead_letters)
+        if recovered:
+            log("INFO", "journal recovered", rows=recovered)
+        return recovered
+
+    def start(self) -> JournaledStore:
+        self._thread = threading.Thread(target=self._run, name="apoa-loader", daemon=True)
+        self._thread.start()
+        return self
+
+    # -- the raw store interface -------------------------------------------------------------
+    def write_batch(
+        self, messages: Sequence[RawMessage], dead_letters: Sequence[DeadLetter]
+    ) -> None:
+        with self._lock:
+            self.journal.append(messages, dead_letters)  # raises StorageError: a 5xx answer
+            if self._first_pending_at is None:
+                self._first_pending_at = time.monotonic()
+            self._messages.extend(messages)
+            self._dead_letters.extend(dead_letters)
+            self._appended += len(messages) + len(dead_letters)
+            if self.pending_rows >= self._max_pending:
+                self._changed.notify_all()
+
+    @property
+    def pending_rows(self) -> int:
+        return self._appended - self._loaded
+
+    def flush(self, timeout: float = 120.0) -> None:
+        """Block until every row acknowledged before this call is in the raw tables."""
+        if threading.current_thread() is self._thread:
+            return
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            target = self._appended
+            while self._loaded < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._thread is None:
+                    raise StorageError(
+                        f"{target - self._loaded} journaled rows not loaded after {timeout:.0f} s"
+                    )
+                self._flush_wanted = True
+                self._changed.notify_all()
+                self._changed.wait(timeout=min(remaining, 0.5))
+
+    def close(self) -> None:
+        """Load what is pending (once), stop the loader and close the journal."""
+        with self._lock:
+            self._stopping = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+        with self._lock:
+            self.journal.close()
+
+    # -- the loader thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            with self._lock:
+                self._wait_for_work()
+                if self._stopping and not self._messages and not self._dead_letters:
+                    return
+                messages, self._messages = self._messages, []
+                dead_letters, self._dead_letters = self._dead_letters, []
+                self._first_pending_at = None
+                segments = self.journal.seal()
+                target = self._appended
+            while True:
+                try:
+                    self._load(messages, dead_letters)
+                    break
+                except Exception as error:  # noqa: BLE001 - keep the rows, retry later
+                    self.failed_loads += 1
+                    if unsafe.enabled(unsafe.DROP_FAILED_LOAD):
+                        break
+                    log("ERROR", "loading the journal failed; retrying", error=str(error))
+                    if self._stopping:
+                        return  # the segments stay; the next start loads them
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+            backoff = 0.1
+            self.loads += 1
+            _remove(segments)
+            with self._lock:
+                self._loaded = target
+                self._changed.notify_all()
+            if self._on_loaded is not None and messages:
+                try:
+                    self._on_loaded(messages)
+                except Exception as error:  # noqa: BLE001 - a callback must not stop loading
+                    log("ERROR", "on_loaded callback failed", error=str(error))
+
+    def _wait_for_work(self) -> None:
+        """With the lock held: until rows have lingered long enough, or enough are waiting."""
+        while not self._stopping:
+            pending = len(self._messages) + len(self._dead_letters)
+            if pending and (
+                self._flush_wanted
+                or pending >= self._max_pending
+                or time.monotonic() - (self._first_pending_at or 0) >= self._linger
+            ):
+                self._flush_wanted = False
+                return
+            self._changed.wait(timeout=self._linger if pending else 1.0)
+
+    def _load(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
+        for start in range(0, max(len(messages), len(dead_letters)), LOAD_CHUNK_ROWS):
+            self._store.write_batch(
+                messages[start : start + LOAD_CHUNK_ROWS],
+                dead_letters[start : start + LOAD_CHUNK_ROWS],
+            )
+
+
+def _remove(segments: list[Path]) -> None:
+    for segment in segments:
+        segment.unlink(missing_ok=True)
