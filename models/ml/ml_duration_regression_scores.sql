@@ -1,14 +1,23 @@
 {#- duration_regression scores of the configured scorer (macros/scoring/job_run_scores.sql). -#}
+{{
+    config(
+        materialized=apoa_scores_materialization(),
+        unique_key='series_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
 with
 
-{{ duration_regression_score_ctes(ref('int_duration_series')) }},
+{{ duration_regression_score_ctes(apoa_touched_series(ref('int_duration_series'))) }},
 
 series as (
 
     select
         job_run_id,
         job_key,
-        is_default_branch
+        is_default_branch,
+        state_load_seq
     from {{ ref('int_duration_series') }}
 
 ),
@@ -19,6 +28,7 @@ described as (
         scores.*,
         series.job_key,
         series.is_default_branch,
+        series.state_load_seq,
         cast(null as {{ dbt.type_string() }}) as runner_label,
         cast(null as {{ dbt.type_string() }}) as failure_signature
     from scores

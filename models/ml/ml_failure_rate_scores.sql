@@ -1,14 +1,23 @@
 {#- failure_rate scores (macros/scoring/job_run_scores.sql), one per workflow run of a job. -#}
+{{
+    config(
+        materialized=apoa_scores_materialization(),
+        unique_key='series_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
 with
 
-{{ failure_rate_score_ctes(ref('int_failure_series')) }},
+{{ failure_rate_score_ctes(apoa_touched_series(ref('int_failure_series'))) }},
 
 series as (
 
     select
         job_run_id,
         job_key,
-        is_default_branch
+        is_default_branch,
+        state_load_seq
     from {{ ref('int_failure_series') }}
 
 ),
@@ -19,6 +28,7 @@ described as (
         scores.*,
         series.job_key,
         series.is_default_branch,
+        series.state_load_seq,
         cast(null as {{ dbt.type_string() }}) as runner_label,
         cast(null as {{ dbt.type_string() }}) as failure_signature
     from scores

@@ -7,6 +7,14 @@
     `apoa_flaky_min_cured_share` of the re-run failures (a failure that re-runs reproduce is
     breakage, a failure_rate).
 -#}
+{{
+    config(
+        materialized=apoa_scores_materialization(),
+        unique_key='series_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
 with
 
 job_runs as (
@@ -20,7 +28,7 @@ job_runs as (
         is_unreproduced_failure,
         is_flaky,
         is_reproduced_failure
-    from {{ ref('int_failure_series') }}
+    from {{ apoa_touched_series(ref('int_failure_series'), 'job_series_key') }}
 
 ),
 
@@ -31,7 +39,8 @@ series as (
     select
         job_run_id,
         job_key,
-        is_default_branch
+        is_default_branch,
+        state_load_seq
     from {{ ref('int_failure_series') }}
 
 ),
@@ -86,6 +95,7 @@ described as (
             as episode_resolution,
         series.job_key,
         series.is_default_branch,
+        series.state_load_seq,
         cast(null as {{ dbt.type_string() }}) as runner_label,
         cast(null as {{ dbt.type_string() }}) as failure_signature
     from scores

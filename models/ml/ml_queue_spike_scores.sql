@@ -1,7 +1,15 @@
 {#- queue_spike scores of the configured scorer, per runner pool (macros/scoring/job_run_scores.sql). -#}
+{{
+    config(
+        materialized=apoa_scores_materialization(),
+        unique_key='series_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
 with
 
-{{ queue_spike_score_ctes(ref('int_queue_series')) }},
+{{ queue_spike_score_ctes(apoa_touched_series(ref('int_queue_series'))) }},
 
 series as (
 
@@ -9,6 +17,7 @@ series as (
         job_run_id,
         job_key,
         is_default_branch,
+        state_load_seq,
         runner_label
     from {{ ref('int_queue_series') }}
 
@@ -20,6 +29,7 @@ described as (
         scores.*,
         series.job_key,
         series.is_default_branch,
+        series.state_load_seq,
         series.runner_label,
         cast(null as {{ dbt.type_string() }}) as failure_signature
     from scores

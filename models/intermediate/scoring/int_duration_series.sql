@@ -11,7 +11,8 @@ job_runs as (
         conclusion,
         started_at,
         completed_at,
-        duration_seconds
+        duration_seconds,
+        state_load_seq
     from {{ ref('fct_job_runs') }}
 
 ),
@@ -33,7 +34,9 @@ successful_runs as (
         ln(duration_seconds) as log_value,
         {{ season_bucket('started_at', var('apoa_season_block_hours', 4)) }} as season_bucket,
         completed_at as scored_at,
-        completed_at as known_at
+        completed_at as known_at,
+        -- which series changed since the scores were built (macros/incremental/apoa_series_scores.sql)
+        state_load_seq
     from job_runs
     where
         conclusion = 'success'

@@ -17,7 +17,8 @@ job_runs as (
         run_attempt,
         conclusion,
         created_at,
-        completed_at
+        completed_at,
+        state_load_seq
     from {{ ref('fct_job_runs') }}
     where run_id is not null
 
@@ -80,7 +81,8 @@ runs as (
         max(case when attempt_from_last = 1 then completed_at end) as completed_at,
         max(case when conclusion = 'success' then 1 else 0 end) as has_success,
         max(case when conclusion in ('failure', 'timed_out') then 1 else 0 end) as has_failed_attempt,
-        max(case when completes_flaky_pair then 1 else 0 end) as has_flaky_pair
+        max(case when completes_flaky_pair then 1 else 0 end) as has_flaky_pair,
+        max(state_load_seq) as state_load_seq
     from attempts
     group by job_key, run_id
 
@@ -119,7 +121,9 @@ with_verdicts as (
         (runs.has_failed_attempt = 1 and not (runs.attempts > 1 and runs.has_success = 0))
         or runs.has_flaky_pair = 1 as is_unreproduced_failure,
         runs.completed_at as scored_at,
-        runs.completed_at as known_at
+        runs.completed_at as known_at,
+        -- which series changed since the scores were built (macros/incremental/apoa_series_scores.sql)
+        runs.state_load_seq
     from runs
     inner join job_runs as latest
         on runs.job_run_id = latest.job_run_id

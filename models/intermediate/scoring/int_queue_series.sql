@@ -12,7 +12,8 @@ job_runs as (
         runner_labels,
         created_at,
         started_at,
-        queue_seconds
+        queue_seconds,
+        state_load_seq
     from {{ ref('fct_job_runs') }}
 
 ),
@@ -29,7 +30,8 @@ pooled as (
         translate(runner_labels, '[]" ', '') as runner_label,
         created_at,
         started_at,
-        queue_seconds
+        queue_seconds,
+        state_load_seq
     from job_runs
     where
         runner_labels is not null
@@ -56,7 +58,9 @@ queued_jobs as (
         ln(queue_seconds + {{ var('apoa_queue_log_offset_seconds', 10) }}) as log_value,
         {{ season_bucket('created_at', var('apoa_season_block_hours', 4)) }} as season_bucket,
         created_at as scored_at,
-        started_at as known_at
+        started_at as known_at,
+        -- which series changed since the scores were built (macros/incremental/apoa_series_scores.sql)
+        state_load_seq
     from pooled
     where runner_label != ''
 
