@@ -60,7 +60,7 @@ def builds(tmp_path_factory) -> dict:
         )
         assert result.success, result.failures
         full = {table: digest(warehouse, table) for table in incremental}
-    return {"incremental": incremental, "full": full, "delete_seen": delete_seen}
+    return {"incremental": incremental, "full": full, "delete_seen": delete_seen, "home": home}
 
 
 def _ran_a_delete() -> bool:
@@ -89,3 +89,32 @@ def test_bigquery_keeps_full_tables(tmp_path):
         nodes = json.loads((target_path / "manifest.json").read_text())["nodes"]
         for name in SERIES_SCORERS:
             assert nodes[f"model.apoa.{name}"]["config"]["materialized"] == expected, name
+
+
+def test_the_fingerprint_covers_every_anomaly_engine_var():
+    import re
+
+    project = (PROJECT_DIR / "dbt_project.yml").read_text()
+    names = re.findall(r"^  (apoa_[a-z_]+):", project, flags=re.MULTILINE)
+    engine = names[names.index("apoa_scorer") :]
+    macro = (PROJECT_DIR / "macros" / "incremental" / "apoa_series_scores.sql").read_text()
+    listed = re.findall(r"'(apoa_[a-z_]+)'", macro)
+    assert engine and set(engine) == set(listed)
+
+
+def test_another_scorer_rescores_every_series_without_a_full_refresh(builds):
+    # the fixture's warehouse is closed: reopen it and switch the scorer in an ordinary run
+    with LocalWarehouse(Settings(home=builds["home"])) as warehouse:
+        for scorer in ("zscore", "robust"):
+            result = run_dbt(
+                warehouse.settings,
+                "run",
+                ["--select", SELECT, "--vars", json.dumps({"apoa_scorer": scorer})],
+            )
+            assert result.success, result.failures
+            [row] = warehouse.query(
+                "select count(*) as n, count(distinct scorer) as scorers, min(scorer) as scorer "
+                "from main.ml_job_run_scores where kind = 'duration_regression'"
+            )
+            assert row == {"n": builds["incremental"]["ml_duration_regression_scores"][1],
+                           "scorers": 1, "scorer": scorer}  # fmt: skip

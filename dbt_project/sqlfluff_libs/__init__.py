@@ -9,6 +9,7 @@ that gets linted is the SQL BigQuery would run. Used only by sqlfluff, never by 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ _VARS: dict[str, Any] = (yaml.safe_load(_PROJECT_FILE.read_text()) or {}).get("v
 
 def var(name: str, default: Any = None) -> Any:
     return _VARS.get(name, default)
+
+
+def local_md5(value: str) -> str:
+    return hashlib.md5(value.encode("utf-8")).hexdigest()  # noqa: S324 - a fingerprint, as dbt's
 
 
 def env_var(name: str, default: str | None = None) -> str | None:
