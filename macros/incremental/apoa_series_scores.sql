@@ -86,3 +86,13 @@
     {%- endfor -%}
     {{- return(local_md5(parts | join('|'))) -}}
 {%- endmacro %}
+
+{#- The column the series scorers store: locally the fingerprint; on BigQuery, which rebuilds
+    them in full, null (so every scorer's SQL there stays its own, token for token). -#}
+{% macro apoa_scoring_fingerprint_sql() -%}
+    {%- if apoa_scores_materialization() == 'incremental' -%}
+        '{{ apoa_scoring_fingerprint() }}'
+    {%- else -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- endif -%}
+{%- endmacro %}

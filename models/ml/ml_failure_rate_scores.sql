@@ -29,7 +29,7 @@ described as (
         series.job_key,
         series.is_default_branch,
         series.state_load_seq,
-        '{{ apoa_scoring_fingerprint() }}' as scoring_fingerprint,
+        {{ apoa_scoring_fingerprint_sql() }} as scoring_fingerprint,
         cast(null as {{ dbt.type_string() }}) as runner_label,
         cast(null as {{ dbt.type_string() }}) as failure_signature
     from scores
