@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # How long a fault test waits for every message. The switched-off runs lose messages for
 # good, so they set it short rather than wait out the full time.
 LANDING_TIMEOUT = float(os.environ.get("APOA_FAULT_LANDING_TIMEOUT", 240))
+# ... and they stop waiting once nothing landed for this long (longer than the loader's
+# backoff through six failures); 0 = never, as in the fault tests themselves.
+STALL_SECONDS = float(os.environ.get("APOA_FAULT_STALL_SECONDS", 0))
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +56,23 @@ def wait_for(predicate, timeout: float) -> bool:
             return True
         time.sleep(0.25)
     return predicate()
+
+
+def wait_for_landing(remote: RemoteWarehouse, count: int) -> None:
+    """Until every message landed or LANDING_TIMEOUT; in a switched-off run (which loses
+    messages for good) also once none landed for STALL_SECONDS."""
+    stall = STALL_SECONDS or float("inf")
+    deadline = time.monotonic() + LANDING_TIMEOUT
+    last, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = landed(remote)
+        if now >= count:
+            return
+        if now != last:
+            last, last_change = now, time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            return
+        time.sleep(0.25)
 
 
 def assert_exactly_once(remote: RemoteWarehouse, expected: int) -> None:
@@ -90,7 +110,7 @@ def _storage_fault_loses_nothing(tmp_path, faulty_part, error, times: int) -> No
         remote = RemoteWarehouse(server.url)
         count = 600
         publish_to_emulator(sample_messages(count), PROJECT, show_progress=False)
-        wait_for(lambda: landed(remote) >= count, LANDING_TIMEOUT)
+        wait_for_landing(remote, count)
         time.sleep(1.0)  # anything redelivered late would show up as a duplicate
         assert failures["left"] == 0, "the fault never fired"
         assert_exactly_once(remote, count)
@@ -126,7 +146,7 @@ def test_owner_killed_mid_load_and_restarted_loses_and_doubles_nothing(emulator,
     process = start_serve(home, port, extra)  # same port: the push subscriptions find it again
     try:
         remote = wait_for_server(url, process)
-        wait_for(lambda: landed(remote) >= count, LANDING_TIMEOUT)
+        wait_for_landing(remote, count)
         time.sleep(1.0)
         assert_exactly_once(remote, count)
     finally:
@@ -188,7 +208,8 @@ def test_fault_test_fails_when_its_guarantee_is_switched_off(test_name, switch):
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--tb=short",
          f"tests/test_faults.py::{test_name}"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={**os.environ, switch: "1", "APOA_FAULT_LANDING_TIMEOUT": "20",
+        env={**os.environ, switch: "1", "APOA_FAULT_LANDING_TIMEOUT": "30",
+             "APOA_FAULT_STALL_SECONDS": "8",
              "APOA_LOG_LEVEL": "ERROR"},
     )  # fmt: skip
     assert result.returncode == 1, result.stdout[-2000:]

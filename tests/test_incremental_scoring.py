@@ -20,7 +20,7 @@ SERIES_SCORERS = (
     "ml_flaky_job_scores",
 )
 SELECT = "+ml_job_run_scores"
-STEPS = 4
+STEPS = 2
 
 
 def digest(warehouse: LocalWarehouse, table: str) -> tuple[str, int]:
