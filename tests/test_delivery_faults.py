@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,8 +19,8 @@ from apoa.generator import generate_history
 from apoa.settings import Settings
 from apoa.warehouse import LocalWarehouse
 from ingest.envelope import RawMessage
+from tests.switched_off import run_switched_off
 
-ROOT = Path(__file__).resolve().parent.parent
 STAGING = "stg_github__workflow_job_deliveries stg_github__workflow_jobs"
 
 
@@ -96,12 +93,7 @@ def test_deliveries_in_reverse_order_and_a_late_one_give_the_final_state(tmp_pat
     ],
 )  # fmt: skip
 def test_delivery_fault_test_fails_when_its_guarantee_is_switched_off(test_name, switch):
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--tb=short",
-         f"tests/test_delivery_faults.py::{test_name}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, switch: "1", "APOA_LOG_LEVEL": "ERROR"},
-    )  # fmt: skip
+    result = run_switched_off(f"tests/test_delivery_faults.py::{test_name}", {switch: "1"}, 600)
     assert result.returncode == 1, result.stdout[-2000:]
     assert "1 failed" in result.stdout
     assert f"in {test_name}" in result.stdout, result.stdout[-2000:]  # on its own assertion

@@ -27,8 +27,8 @@ from apoa.warehouse import LocalWarehouse
 from benchmarks.ingest_load import point_subscriptions, sample_messages
 from ingest import unsafe
 from tests.emulator_fixtures import PROJECT, start_emulator
+from tests.switched_off import run_switched_off
 
-ROOT = Path(__file__).resolve().parent.parent
 # How long a fault test waits for every message. The switched-off runs lose messages for
 # good, so they set it short rather than wait out the full time.
 LANDING_TIMEOUT = float(os.environ.get("APOA_FAULT_LANDING_TIMEOUT", 240))
@@ -204,14 +204,10 @@ def test_build_killed_half_way_recovers_on_the_next_build(tmp_path):
     ],
 )  # fmt: skip
 def test_fault_test_fails_when_its_guarantee_is_switched_off(test_name, switch):
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--tb=short",
-         f"tests/test_faults.py::{test_name}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-        env={**os.environ, switch: "1", "APOA_FAULT_LANDING_TIMEOUT": "30",
-             "APOA_FAULT_STALL_SECONDS": "8",
-             "APOA_LOG_LEVEL": "ERROR"},
-    )  # fmt: skip
+    result = run_switched_off(
+        f"tests/test_faults.py::{test_name}",
+        {switch: "1", "APOA_FAULT_LANDING_TIMEOUT": "30", "APOA_FAULT_STALL_SECONDS": "8"},
+    )
     assert result.returncode == 1, result.stdout[-2000:]
     assert "1 failed" in result.stdout
     assert "in assert_exactly_once" in result.stdout, result.stdout[-2000:]  # on the count

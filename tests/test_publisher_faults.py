@@ -22,6 +22,7 @@ from publisher.subscribers.base import Subscriber
 from publisher.subscribers.dedup import SQLiteDedupStore
 from tests.emulator_fixtures import PROJECT, start_emulator
 from tests.finding_rows import finding_row, replace_findings
+from tests.switched_off import run_switched_off
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_COOLDOWN = PublishConfig(cooldown_seconds=0)
@@ -99,12 +100,11 @@ def test_publisher_killed_before_recording_repeats_only_the_same_event_id(emulat
 
 
 def test_fault_test_fails_when_event_ids_are_not_stable():
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "--tb=short",
-         "tests/test_publisher_faults.py::"
-         "test_publisher_killed_before_recording_repeats_only_the_same_event_id"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-        env={**os.environ, unsafe.EVENT_ID_PER_PUBLISH: "1", "APOA_LOG_LEVEL": "ERROR"},
-    )  # fmt: skip
+    result = run_switched_off(
+        "tests/test_publisher_faults.py::"
+        "test_publisher_killed_before_recording_repeats_only_the_same_event_id",
+        {unsafe.EVENT_ID_PER_PUBLISH: "1"},
+        600,
+    )
     assert result.returncode == 1, result.stdout[-2000:]
     assert "assert len(posted) == 3" in result.stdout, result.stdout[-2000:]
