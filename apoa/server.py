@@ -179,10 +179,10 @@ class RunningServer:
         warehouse.record_owner_url(self.url)
         self.trigger = None
         if watch:
-            from apoa.watch import MICRO_BATCH_SELECT, BuildTrigger
+            from apoa.watch import BuildTrigger
 
             self.trigger = BuildTrigger(
-                build=lambda: warehouse.run_micro_batch(MICRO_BATCH_SELECT).success,
+                build=lambda select: warehouse.run_micro_batch(select).success,
                 publish=lambda: len(warehouse.publish()),
             )
             warehouse.on_landed = self.trigger.notify

@@ -2,10 +2,15 @@
 
 When the warehouse owner lands a completed `workflow_job` or `workflow_run`, it
 notifies the trigger. The trigger waits for a short quiet period (so a burst of
-events costs one build), then runs only the models downstream of the raw sources
-(`dbt run`, no tests: those run in the scheduled full build) on a manifest parsed
-once, and publishes new findings. Builds never overlap: events that arrive during
-a build are picked up by the next one.
+events costs one build), then runs the models between the raw sources and
+`fct_findings` (`dbt run`, no tests: those run in the scheduled full build) on a
+manifest parsed once, and publishes new findings. Builds never overlap: events that
+arrive during a build are picked up by the next one.
+
+What findings do not need (the dimensions, the daily health mart, step facts) is left
+to a whole run of everything downstream of the raw sources, which the trigger makes
+instead of a finding-path run once `full_every_seconds` have passed since the last
+one: locally that stands in for production's scheduled build.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from dataclasses import dataclass, field
 from ingest.envelope import RawMessage
 from ingest.log import log
 
-MICRO_BATCH_SELECT = "source:raw+"
+# Downstream of the raw sources and upstream of fct_findings: what a new finding needs.
+MICRO_BATCH_SELECT = "source:raw+,+fct_findings"
+# Everything downstream of the raw sources.
+WHOLE_RUN_SELECT = "source:raw+"
+WHOLE_RUN_EVERY_SECONDS = 600.0
 
 
 def is_completed_delivery(message: RawMessage) -> bool:
@@ -40,18 +49,22 @@ class BatchStats:
     builds: int = 0
     failures: int = 0
     build_seconds: list[float] = field(default_factory=list)
+    whole_runs: int = 0
     published: int = 0
 
 
 class BuildTrigger:
     def __init__(
         self,
-        build: Callable[[], bool],
+        build: Callable[[str], bool],
         publish: Callable[[], int],
         quiet_seconds: float = 0.5,
         max_wait_seconds: float = 3.0,
+        full_every_seconds: float = WHOLE_RUN_EVERY_SECONDS,
     ) -> None:
-        self._build = build
+        self._build = build  # called with a dbt selector
+        self._full_every = full_every_seconds
+        self._last_whole_run = time.monotonic()
         self._publish = publish
         self._quiet = quiet_seconds
         self._max_wait = max_wait_seconds
@@ -86,8 +99,9 @@ class BuildTrigger:
                 time.sleep(0.05)
             self._pending.clear()
             started = time.monotonic()
+            whole = started - self._last_whole_run >= self._full_every
             try:
-                ok = self._build()
+                ok = self._build(WHOLE_RUN_SELECT if whole else MICRO_BATCH_SELECT)
                 elapsed = time.monotonic() - started
                 self.stats.builds += 1
                 self.stats.build_seconds.append(elapsed)
@@ -95,9 +109,18 @@ class BuildTrigger:
                     self.stats.failures += 1
                     log("ERROR", "micro-batch build failed; the next event retries")
                     continue
+                if whole:
+                    self._last_whole_run = started
+                    self.stats.whole_runs += 1
                 published = self._publish()
                 self.stats.published += published
-                log("INFO", "micro-batch built", seconds=round(elapsed, 2), published=published)
+                log(
+                    "INFO",
+                    "micro-batch built",
+                    seconds=round(elapsed, 2),
+                    published=published,
+                    select=WHOLE_RUN_SELECT if whole else MICRO_BATCH_SELECT,
+                )
             except Exception as error:  # noqa: BLE001 - keep the trigger alive for the next event
                 self.stats.failures += 1
                 log("ERROR", "micro-batch failed", error=str(error))

@@ -45,9 +45,10 @@ PROJECT = "apoa-latency"
 # The stream's repositories get their own owner, so its series never mix with a base history
 # made by the same generator.
 STREAM_OWNER = "aetherveil-live"
-# Live runs of the regressing workflow after its first bad one: the persistence window (8 runs,
-# dbt var apoa_duration_persistence_runs) and a margin.
-TAIL_RUNS = 12
+# Live runs of the regressing workflow after its first bad one. The duration series counts
+# successful default-branch runs only (about 60% of a workflow's runs), and the persistence
+# window is 8 of those (dbt var apoa_duration_persistence_runs): 20 runs hold it with a margin.
+TAIL_RUNS = 20
 
 
 @dataclass
@@ -252,9 +253,24 @@ def report(prep: dict, results: Results, builds: list[float], rate: float) -> st
             lines.append(f"{name:<44} {0:>4} {'-':>7} {'-':>7} {'-':>7}")
 
     row("delivery published -> finding received", latencies)
+    row(
+        "  of which duration_regression",
+        [
+            arrived - results.completed_at[job]
+            for arrived, body in results.arrivals
+            if body.get("kind") == "duration_regression"
+            and (job := ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id"))
+            in results.completed_at
+        ],
+    )
     row("micro-batch build (dbt run, in process)", builds)
     if builds:
         lines.append(f"builds: {len(builds)}, mean {statistics.fmean(builds):.1f} s")
+    lines.append("")
+    lines.append("finding events (kind, status, entity):")
+    for _, body in results.arrivals:
+        entity = (body.get("entity") or {}).get("display")
+        lines.append(f"  {body.get('kind')} {body.get('status')} r{body.get('revision')} {entity}")
     return "\n".join(lines)
 
 
@@ -262,7 +278,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, help="a warehouse with history (default: fresh)")
     parser.add_argument("--seed", type=int, default=41)
-    parser.add_argument("--runs", type=int, default=60, help="the stream's runs per workflow")
+    # The regression starts at two thirds of the runs; the duration scorer needs 30 earlier
+    # successful default-branch runs (apoa_duration_min_history), about 50 workflow runs.
+    parser.add_argument("--runs", type=int, default=120, help="the stream's runs per workflow")
     parser.add_argument("--streams", type=int, default=4, help="histories, one regression each")
     parser.add_argument("--lead-runs", type=int, default=3, help="live runs before the change")
     parser.add_argument("--rate", type=float, default=20.0, help="deliveries per second")

@@ -13,7 +13,12 @@ from apoa.demo import finding_entity, wait_for_server
 from apoa.emulator import create_pull_subscription, free_port, pull_all
 from apoa.generator import generate_history, write_jsonl
 from apoa.settings import FINDINGS_TOPIC
-from apoa.watch import is_completed_delivery
+from apoa.watch import (
+    MICRO_BATCH_SELECT,
+    WHOLE_RUN_SELECT,
+    BuildTrigger,
+    is_completed_delivery,
+)
 from ingest.envelope import RawMessage
 from tests.emulator_fixtures import PROJECT, start_emulator
 
@@ -33,6 +38,28 @@ def test_only_completed_runs_and_jobs_trigger_a_build():
     assert not is_completed_delivery(message("workflow_job", "in_progress"))
     assert not is_completed_delivery(message("push", "completed"))
     assert not is_completed_delivery(message("workflow_job", None))
+
+
+def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed():
+    def builds_for(full_every_seconds: float) -> list[str]:
+        selected: list[str] = []
+        trigger = BuildTrigger(
+            build=lambda select: selected.append(select) or True,
+            publish=lambda: 0,
+            quiet_seconds=0.01,
+            max_wait_seconds=0.05,
+            full_every_seconds=full_every_seconds,
+        )
+        for _ in range(3):
+            trigger.notify([message("workflow_job", "completed")])
+            deadline = time.monotonic() + 10
+            while len(selected) < _ + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        trigger.stop()
+        return selected
+
+    assert builds_for(3600) == [MICRO_BATCH_SELECT] * 3
+    assert builds_for(0) == [WHOLE_RUN_SELECT] * 3
 
 
 def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
