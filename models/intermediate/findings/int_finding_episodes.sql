@@ -215,6 +215,7 @@ kept as (
         episodes.resolution,
         episodes.episode_runs,
         episodes.anomalous_runs,
+        episodes.evidence_items,
         episodes.branches,
         episodes.observed_value,
         episodes.peak_observed_value,

@@ -32,6 +32,7 @@ episodes as (
         resolution,
         episode_runs,
         anomalous_runs,
+        evidence_items,
         observed_value,
         peak_observed_value,
         expected_value,
@@ -102,16 +103,16 @@ clustered as (
 
 ),
 
--- a broken streak names the finding when it is most of it; a streak inside a long stretch
--- of intermittent failures is part of a failure rate
-cluster_spans as (
+-- a broken streak names the finding when it holds most of its failures; a streak inside a
+-- long stretch of intermittent failures is part of a failure rate. (Failures, not time: a
+-- stray ordinary failure weeks before a break stretches the time span, not the count.)
+cluster_failures as (
 
     select
         *,
-        {{ seconds_between('min(started_at) over (partition by family, cluster_key, cluster_number)',
-            'max(last_scored_at) over (partition by family, cluster_key, cluster_number)') }}
-            as cluster_seconds,
-        {{ seconds_between('started_at', 'last_scored_at') }} as episode_seconds
+        max(case when kind <> 'default_branch_broken' then evidence_items end) over (
+            partition by family, cluster_key, cluster_number
+        ) as other_episodes_failures
     from clustered
 
 ),
@@ -123,11 +124,12 @@ named as (
         case
             when
                 kind = 'default_branch_broken'
-                and episode_seconds < {{ var('apoa_broken_min_share') }} * cluster_seconds
+                and evidence_items
+                < {{ var('apoa_broken_min_share') }} * other_episodes_failures
                 then 0
             else precedence
         end as name_precedence
-    from cluster_spans
+    from cluster_failures
 
 ),
 
