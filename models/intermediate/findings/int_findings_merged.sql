@@ -133,6 +133,18 @@ named as (
 
 ),
 
+-- a finding named by a break starts where the streak starts: the failure-rate episode
+-- around it may begin at an ordinary failure long before
+named_clusters as (
+
+    select
+        *,
+        max(name_precedence) over (partition by family, cluster_key, cluster_number) = 3
+        and name_precedence < 3 as is_outside_the_break
+    from named
+
+),
+
 ranked as (
 
     select
@@ -148,13 +160,17 @@ ranked as (
         ) as detection_rank,
         row_number() over (
             partition by family, cluster_key, cluster_number
-            order by started_at asc, branch_rank asc, episode_id asc
+            order by
+                case when is_outside_the_break then 1 else 0 end asc,
+                started_at asc,
+                branch_rank asc,
+                episode_id asc
         ) as start_rank,
         row_number() over (
             partition by family, cluster_key, cluster_number
             order by last_scored_at desc, branch_rank asc, episode_id asc
         ) as end_rank
-    from named
+    from named_clusters
 
 ),
 
@@ -175,7 +191,7 @@ merged as (
         max(case when lead_rank = 1 then first_job_run_id end) as lead_first_job_run_id,
         max(case when end_rank = 1 then last_job_run_id end) as last_job_run_id,
         max(case when start_rank = 1 then last_good_job_run_id end) as last_good_job_run_id,
-        min(started_at) as started_at,
+        max(case when start_rank = 1 then started_at end) as started_at,
         case
             when max(case when lead_rank = 1 then resolution end) = 'accepted'
                 then max(case when lead_rank = 1 then last_scored_at end)
