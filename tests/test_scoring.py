@@ -365,6 +365,16 @@ def test_failure_kinds_are_told_apart(built: Built) -> None:
     assert broken["severity"] == "critical"
     assert broken["status"] == "resolved" and broken["resolution"] == "fixed"
     assert broken["peak_observed_value"] >= 6  # the labeled break lasts 6-10 runs
+    # the flaky series pools every branch, and its sentence says so
+    flaky = [
+        f
+        for f in findings_on(built, episode(built.history, "flaky 35%").entity)
+        if f["kind"] == "flaky_job"
+    ]
+    assert flaky, "the 35% flaky job was not found"
+    for finding in flaky:
+        branches = "main" if finding["is_default_branch"] else "any branch"
+        assert f"test on {branches} is flaky" in finding["summary"], finding["summary"]
 
 
 def test_a_new_failure_signature_is_named(built: Built) -> None:

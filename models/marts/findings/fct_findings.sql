@@ -203,7 +203,11 @@ described as (
         concat(
             coalesce(workflow_name, '?'), ' / ', coalesce(job_name, '?'), ' on ',
             case
-                when kind in ('resource_misuse', 'metric_anomaly') or kind like 'security%'
+                -- the flaky series pools every branch
+                when
+                    kind in ('resource_misuse', 'metric_anomaly')
+                    or kind like 'security%'
+                    or is_default_branch is null
                     then 'any branch'
                 when is_default_branch then coalesce(branch, 'the default branch')
                 else 'non-default branches'
