@@ -31,8 +31,17 @@ def digest(warehouse: LocalWarehouse, table: str) -> tuple[str, int]:
     return row["digest"], row["n"]
 
 
-@pytest.fixture(scope="module")
-def builds(tmp_path_factory) -> dict:
+# The project's margin and context cover every series of this history; the small ones make
+# the later runs score tails read from a truncated series, as a long history does.
+RESCORE_VARS = {
+    "project vars": {},
+    "short tails": {"apoa_rescore_margin_runs": 40, "apoa_rescore_context_runs": 150},
+}
+
+
+@pytest.fixture(scope="module", params=list(RESCORE_VARS), ids=list(RESCORE_VARS))
+def builds(request, tmp_path_factory) -> dict:
+    dbt_vars = ["--vars", json.dumps(RESCORE_VARS[request.param])]
     history = generate_history(seed=11, runs_per_workflow=60)
     messages = [
         RawMessage(m.topic, f"g-{n}", None, m.attributes, None, json.dumps(m.data))
@@ -50,13 +59,13 @@ def builds(tmp_path_factory) -> dict:
         for step in steps:
             warehouse.land(step, [])
             warehouse.flush()
-            result = run_dbt(warehouse.settings, "run", ["--select", SELECT], manifest)
+            result = run_dbt(warehouse.settings, "run", ["--select", SELECT, *dbt_vars], manifest)
             assert result.success, result.failures
             delete_seen.append(_ran_a_delete())
         incremental = {table: digest(warehouse, table) for table in SERIES_SCORERS}
         incremental["ml_job_run_scores"] = digest(warehouse, "ml_job_run_scores")
         result = run_dbt(
-            warehouse.settings, "run", ["--select", SELECT, "--full-refresh"], manifest
+            warehouse.settings, "run", ["--select", SELECT, "--full-refresh", *dbt_vars], manifest
         )
         assert result.success, result.failures
         full = {table: digest(warehouse, table) for table in incremental}

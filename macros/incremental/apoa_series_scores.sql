@@ -1,37 +1,152 @@
 {#-
-    Scoring only the series that changed. A scorer's windows, baselines and episodes look at
-    one series at a time, so the scores of a series no new run reached are already right:
-    locally the series scorers are incremental tables that re-score, from its first run, every
-    series holding a job run whose state is newer than any they scored (`state_load_seq`)
-    with today's scorer and vars (`scoring_fingerprint`), and replace that series' rows (`delete+insert` on `series_key`). A micro-batch then costs
-    the touched series, not the history. On BigQuery they stay tables rebuilt in full (no
-    load sequence there, and the warehouse has the room).
+    Scoring only what changed. A scorer's windows, baselines and episodes look at one series
+    at a time, so the scores of a series no new run reached are already right: locally the
+    series scorers are incremental tables that re-score every series holding a job run whose
+    state is newer than any they scored (`state_load_seq`) with today's scorer and vars
+    (`scoring_fingerprint`), and replace that series' rows (`delete+insert` on `series_key`).
+    Within such a series only its tail is scored again (`apoa_rescore_cte`): a runner pool's
+    series grows with the whole history, and re-scoring it from its first job made every
+    micro-batch cost the history. On BigQuery they stay tables rebuilt in full (no load
+    sequence there, and the warehouse has the room).
 
         {{ config(materialized=apoa_scores_materialization(), unique_key='series_key',
                   incremental_strategy='delete+insert') }}
-        {{ duration_regression_score_ctes(apoa_touched_series(ref('int_duration_series'))) }}
+        with {{ apoa_rescore_cte(ref('int_duration_series')) }}
+        {{ duration_regression_score_ctes(apoa_touched_series(ref('int_duration_series'))) }},
+        ...
+        {{ apoa_rescored_rows('described') }}
 -#}
 {% macro apoa_scores_materialization() -%}
     {{- return('table' if target.type == 'bigquery' else 'incremental') -}}
 {%- endmacro %}
 
-{% macro apoa_touched_series(relation, series_key='series_key') -%}
+{#- Which positions of each touched series are scored again. A score depends on the points
+    before it (trailing windows, baselines) and, through its episode, on a few after it
+    (persistence, the end of an episode): a new point changes nothing more than
+    `apoa_rescore_margin_runs` before it, and nothing inside an episode that reaches that far
+    is kept half-scored. `rescore_from` is the first position scored again: 1 for a series
+    never scored under today's fingerprint. Incremental builds only. -#}
+{% macro apoa_rescore_cte(relation, series_key='series_key', position='series_position') -%}
     {%- if apoa_scores_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- set fingerprint = apoa_scoring_fingerprint() -%}
+    {%- set margin = var('apoa_rescore_margin_runs') -%}
+    rescore as (
+
+        select
+            touched.series_key,
+            case
+                when max(stored.scored_to) is null then 1
+                else least(
+                    min(touched.changed_from) - {{ margin }},
+                    coalesce(min(episodes.first_position), min(touched.changed_from) - {{ margin }})
+                )
+            end as rescore_from
+        from (
+            select
+                changed.{{ series_key }} as series_key,
+                min(changed.{{ position }}) as changed_from
+            from {{ relation }} as changed
+            where changed.state_load_seq > (
+                select coalesce(max(scored.state_load_seq), -1)
+                from {{ this }} as scored
+                where scored.scoring_fingerprint = '{{ fingerprint }}'
+            )
+            group by changed.{{ series_key }}
+        ) as touched
+        left join (
+            select
+                series_key,
+                max(series_position) as scored_to
+            from {{ this }}
+            where scoring_fingerprint = '{{ fingerprint }}'
+            group by series_key
+        ) as stored
+            on touched.series_key = stored.series_key
+        left join (
+            select
+                series_key,
+                min(series_position) as first_position,
+                max(series_position) as last_position
+            from {{ this }}
+            where episode_id is not null
+            group by series_key, episode_id
+        ) as episodes
+            on
+                touched.series_key = episodes.series_key
+                and episodes.last_position >= touched.changed_from - {{ margin }}
+        group by touched.series_key
+
+    ),
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The points a scorer reads: every point of a series it scores again, from
+    `apoa_rescore_context_runs` + `level_window` before `rescore_from` (windows, baselines and
+    the levels of the earliest of them reach back that far at most). Seasonal scorers also
+    compare a point with the last `apoa_season_window_runs` points of its season bucket, which
+    in a quiet bucket lie far back: those points and the `level_window` points before each
+    (their trailing level) are read too. Needs `apoa_rescore_cte` in the same `with`. -#}
+{% macro apoa_touched_series(relation, series_key='series_key', position='series_position',
+                             level_window=0, season_bucket=none) -%}
+    {%- if apoa_scores_materialization() == 'incremental' and apoa_is_incremental() -%}
+        {%- set reach = var('apoa_rescore_context_runs') + level_window -%}
         (
             select all_points.*
             from {{ relation }} as all_points
-            where all_points.{{ series_key }} in (
-                select changed.{{ series_key }}
-                from {{ relation }} as changed
-                where changed.state_load_seq > (
-                    select coalesce(max(scored.state_load_seq), -1)
-                    from {{ this }} as scored
-                    where scored.scoring_fingerprint = '{{ apoa_scoring_fingerprint() }}'
-                )
-            )
+            inner join rescore
+                on all_points.{{ series_key }} = rescore.series_key
+            where all_points.{{ position }} >= rescore.rescore_from - {{ reach }}
+            {%- if season_bucket %}
+            union all
+            select distinct all_points.*
+            from {{ relation }} as all_points
+            inner join (
+                select
+                    bucket_points.{{ series_key }} as series_key,
+                    bucket_points.{{ position }} as anchor_position,
+                    rescore.rescore_from,
+                    row_number() over (
+                        partition by bucket_points.{{ series_key }}, bucket_points.{{ season_bucket }}
+                        order by bucket_points.{{ position }} desc
+                    ) as recency
+                from {{ relation }} as bucket_points
+                inner join rescore
+                    on bucket_points.{{ series_key }} = rescore.series_key
+                where
+                    bucket_points.{{ position }}
+                    < rescore.rescore_from - {{ var('apoa_rescore_context_runs') }}
+            ) as anchors
+                on
+                    all_points.{{ series_key }} = anchors.series_key
+                    and all_points.{{ position }}
+                    between anchors.anchor_position - {{ level_window }} and anchors.anchor_position
+            where
+                anchors.recency <= {{ var('apoa_season_window_runs') }}
+                and all_points.{{ position }} < anchors.rescore_from - {{ reach }}
+            {%- endif %}
         )
     {%- else -%}
         {{ relation }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The rows a run writes for the series it touched: fresh scores from `rescore_from` on, the
+    stored ones before it (delete+insert replaces a series whole). -#}
+{% macro apoa_rescored_rows(scored) -%}
+    {%- if apoa_scores_materialization() == 'incremental' and apoa_is_incremental() -%}
+        select fresh.*
+        from {{ scored }} as fresh
+        inner join rescore
+            on fresh.series_key = rescore.series_key
+        where fresh.series_position >= rescore.rescore_from
+        union all by name
+        select kept.*
+        from {{ this }} as kept
+        inner join rescore
+            on kept.series_key = rescore.series_key
+        where kept.series_position < rescore.rescore_from
+    {%- else -%}
+        select * from {{ scored }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -40,7 +155,8 @@
     checks the list against dbt_project.yml. -#}
 {% macro apoa_scoring_vars() -%}
     {{- return([
-        'apoa_scorer', 'apoa_zscore_sigmas', 'apoa_point_episode_min_runs',
+        'apoa_scorer', 'apoa_rescore_margin_runs', 'apoa_rescore_context_runs',
+        'apoa_zscore_sigmas', 'apoa_point_episode_min_runs',
         'apoa_point_episode_max_gap', 'apoa_failure_point_episode_min_runs',
         'apoa_failure_point_episode_max_gap', 'apoa_other_branches_min_branches',
         'apoa_other_branches_min_evidence', 'apoa_season_block_hours', 'apoa_season_window_runs',

@@ -9,7 +9,13 @@
 
 with
 
-{{ duration_regression_score_ctes(apoa_touched_series(ref('int_duration_series'))) }},
+{{ apoa_rescore_cte(ref('int_duration_series')) }}
+
+{{ duration_regression_score_ctes(apoa_touched_series(
+    ref('int_duration_series'),
+    level_window=var('apoa_duration_window_runs'),
+    season_bucket='season_bucket',
+)) }},
 
 series as (
 
@@ -38,4 +44,4 @@ described as (
 
 )
 
-select * from described
+{{ apoa_rescored_rows('described') }}

@@ -9,6 +9,8 @@
 
 with
 
+{{ apoa_rescore_cte(ref('int_failure_series')) }}
+
 {{ failure_rate_score_ctes(apoa_touched_series(ref('int_failure_series'))) }},
 
 series as (
@@ -38,4 +40,4 @@ described as (
 
 )
 
-select * from described
+{{ apoa_rescored_rows('described') }}

@@ -17,6 +17,8 @@
 
 with
 
+{{ apoa_rescore_cte(ref('int_failure_series'), 'job_series_key', 'job_position') }}
+
 job_runs as (
 
     select
@@ -28,7 +30,7 @@ job_runs as (
         is_unreproduced_failure,
         is_flaky,
         is_reproduced_failure
-    from {{ apoa_touched_series(ref('int_failure_series'), 'job_series_key') }}
+    from {{ apoa_touched_series(ref('int_failure_series'), 'job_series_key', 'job_position') }}
 
 ),
 
@@ -107,4 +109,4 @@ described as (
 
 )
 
-select * from described
+{{ apoa_rescored_rows('described') }}

@@ -9,7 +9,13 @@
 
 with
 
-{{ queue_spike_score_ctes(apoa_touched_series(ref('int_queue_series'))) }},
+{{ apoa_rescore_cte(ref('int_queue_series')) }}
+
+{{ queue_spike_score_ctes(apoa_touched_series(
+    ref('int_queue_series'),
+    level_window=var('apoa_queue_window_runs'),
+    season_bucket='season_bucket',
+)) }},
 
 series as (
 
@@ -39,4 +45,4 @@ described as (
 
 )
 
-select * from described
+{{ apoa_rescored_rows('described') }}

@@ -110,7 +110,7 @@ cluster_failures as (
 
     select
         *,
-        max(case when kind <> 'default_branch_broken' then evidence_items end) over (
+        max(case when kind != 'default_branch_broken' then evidence_items end) over (
             partition by family, cluster_key, cluster_number
         ) as other_episodes_failures
     from clustered
