@@ -81,15 +81,17 @@
 {%- endmacro %}
 
 {#- The points a scorer reads: every point of a series it scores again, from
-    `apoa_rescore_context_runs` + `level_window` before `rescore_from` (windows, baselines and
-    the levels of the earliest of them reach back that far at most). Seasonal scorers also
+    `apoa_rescore_context_runs` (or the scorer's own `min_context`, if longer) + `level_window`
+    before `rescore_from` (windows, baselines and the levels of the earliest of them reach
+    back that far at most). Seasonal scorers also
     compare a point with the last `apoa_season_window_runs` points of its season bucket, which
     in a quiet bucket lie far back: those points and the `level_window` points before each
     (their trailing level) are read too. Needs `apoa_rescore_cte` in the same `with`. -#}
 {% macro apoa_touched_series(relation, series_key='series_key', position='series_position',
-                             level_window=0, season_bucket=none) -%}
+                             level_window=0, season_bucket=none, min_context=0) -%}
     {%- if apoa_scores_materialization() == 'incremental' and apoa_is_incremental() -%}
-        {%- set reach = var('apoa_rescore_context_runs') + level_window -%}
+        {%- set context = [var('apoa_rescore_context_runs'), min_context] | max -%}
+        {%- set reach = context + level_window -%}
         (
             select all_points.*
             from {{ relation }} as all_points
@@ -112,9 +114,7 @@
                 from {{ relation }} as bucket_points
                 inner join rescore
                     on bucket_points.{{ series_key }} = rescore.series_key
-                where
-                    bucket_points.{{ position }}
-                    < rescore.rescore_from - {{ var('apoa_rescore_context_runs') }}
+                where bucket_points.{{ position }} < rescore.rescore_from - {{ context }}
             ) as anchors
                 on
                     all_points.{{ series_key }} = anchors.series_key

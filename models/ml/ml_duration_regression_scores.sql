@@ -15,6 +15,8 @@ with
     ref('int_duration_series'),
     level_window=var('apoa_duration_window_runs'),
     season_bucket='season_bucket',
+    min_context=var('apoa_duration_window_runs') + 2 * var('apoa_duration_accept_after_runs')
+    + var('apoa_duration_persistence_runs'),
 )) }},
 
 series as (

@@ -15,6 +15,8 @@ with
     ref('int_queue_series'),
     level_window=var('apoa_queue_window_runs'),
     season_bucket='season_bucket',
+    min_context=var('apoa_queue_window_runs') + 2 * var('apoa_queue_accept_after_runs')
+    + var('apoa_queue_persistence_runs'),
 )) }},
 
 series as (
