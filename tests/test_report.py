@@ -259,7 +259,7 @@ def test_sections_say_which_mart_is_missing(demo, tmp_path):
     home = copy_warehouse(
         demo, tmp_path,
         "drop table main.fct_step_runs", "drop table main.fct_pipeline_health_daily",
-        "drop table main.ml_job_run_scores",
+        "drop view main.ml_job_run_scores",
     )  # fmt: skip
     page, shot = tmp_path / "report.html", tmp_path / "shot.png"
     result = apoa(home, "report", "-o", str(page), "--screenshot", str(shot), "--json")

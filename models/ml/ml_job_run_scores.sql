@@ -1,7 +1,12 @@
 {#-
     THE SCORING CONTRACT: every scorer's scores of every kind, in one shape (enforced by the
     model contract in _ml__models.yml). Findings read only this.
+
+    Locally a view: the scorer tables below it are the stored scores, and copying every score
+    of the history into one more table on every micro-batch made each batch cost the history.
+    On BigQuery a table, which dashboards query without re-reading ten tables.
 -#}
+{{ config(materialized='table' if target.type == 'bigquery' else 'view') }}
 {%- set text = dbt.type_string() -%}
 {%- set kinds = [
     'duration_regression', 'queue_spike', 'failure_rate', 'default_branch_broken', 'flaky_job',
