@@ -181,6 +181,7 @@ class RunningServer:
         if watch:
             from apoa.watch import BuildTrigger
 
+            warehouse.prepare_micro_batches()
             self.trigger = BuildTrigger(
                 build=lambda select: warehouse.run_micro_batch(select).success,
                 publish=lambda: len(warehouse.publish()),

@@ -142,11 +142,15 @@ class LocalWarehouse:
             extra.append("--full-refresh")
         return run_dbt(self.settings, "build", extra)
 
+    def prepare_micro_batches(self) -> None:
+        """Parse the dbt project now (a few seconds), not when the first event arrives."""
+        if self._manifest is None:
+            self._manifest = parse_manifest(self.settings)
+
     def run_micro_batch(self, select: str) -> BuildResult:
         """`dbt run` of the incremental path on a manifest parsed once (no tests)."""
         self.flush()
-        if self._manifest is None:
-            self._manifest = parse_manifest(self.settings)
+        self.prepare_micro_batches()
         return run_dbt(self.settings, "run", ["--select", select], manifest=self._manifest)
 
     def publish(self, publish: Publish | None = None) -> list[FindingEvent]:
