@@ -185,6 +185,8 @@ class RunningServer:
             self.trigger = BuildTrigger(
                 build=lambda select: warehouse.run_micro_batch(select).success,
                 publish=lambda: len(warehouse.publish()),
+                # a whole run leaves a large log that the next micro-batch would fold in
+                after_publish=lambda: warehouse.checkpoint(min_wal_bytes=64 * 2**20),
             )
             warehouse.on_landed = self.trigger.notify
 

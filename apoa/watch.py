@@ -61,7 +61,9 @@ class BuildTrigger:
         quiet_seconds: float = 0.5,
         max_wait_seconds: float = 3.0,
         full_every_seconds: float = WHOLE_RUN_EVERY_SECONDS,
+        after_publish: Callable[[], None] = lambda: None,
     ) -> None:
+        self._after_publish = after_publish  # housekeeping off the latency path
         self._build = build  # called with a dbt selector
         self._full_every = full_every_seconds
         self._last_whole_run = time.monotonic()
@@ -121,6 +123,7 @@ class BuildTrigger:
                     published=published,
                     select=WHOLE_RUN_SELECT if whole else MICRO_BATCH_SELECT,
                 )
+                self._after_publish()
             except Exception as error:  # noqa: BLE001 - keep the trigger alive for the next event
                 self.stats.failures += 1
                 log("ERROR", "micro-batch failed", error=str(error))
