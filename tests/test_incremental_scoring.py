@@ -39,9 +39,23 @@ RESCORE_VARS = {
 }
 
 
+_BUILT: dict[str, dict] = {}  # one build per variant, shared by the tests that read it
+
+
 @pytest.fixture(scope="module", params=list(RESCORE_VARS), ids=list(RESCORE_VARS))
 def builds(request, tmp_path_factory) -> dict:
-    dbt_vars = ["--vars", json.dumps(RESCORE_VARS[request.param])]
+    return _build(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def project_build(tmp_path_factory) -> dict:
+    return _build("project vars", tmp_path_factory)
+
+
+def _build(variant: str, tmp_path_factory) -> dict:
+    if variant in _BUILT:
+        return _BUILT[variant]
+    dbt_vars = ["--vars", json.dumps(RESCORE_VARS[variant])]
     history = generate_history(seed=11, runs_per_workflow=60)
     messages = [
         RawMessage(m.topic, f"g-{n}", None, m.attributes, None, json.dumps(m.data))
@@ -69,7 +83,9 @@ def builds(request, tmp_path_factory) -> dict:
         )
         assert result.success, result.failures
         full = {table: digest(warehouse, table) for table in incremental}
-    return {"incremental": incremental, "full": full, "delete_seen": delete_seen, "home": home}
+    built = {"incremental": incremental, "full": full, "delete_seen": delete_seen, "home": home}
+    _BUILT[variant] = built
+    return built
 
 
 def _ran_a_delete() -> bool:
@@ -111,7 +127,8 @@ def test_the_fingerprint_covers_every_anomaly_engine_var():
     assert engine and set(engine) == set(listed)
 
 
-def test_another_scorer_rescores_every_series_without_a_full_refresh(builds):
+def test_another_scorer_rescores_every_series_without_a_full_refresh(project_build):
+    builds = project_build
     # the fixture's warehouse is closed: reopen it and switch the scorer in an ordinary run
     with LocalWarehouse(Settings(home=builds["home"])) as warehouse:
         for scorer in ("zscore", "robust"):
