@@ -25,6 +25,11 @@ class Settings:
         return self.home / "apoa.duckdb"
 
     @property
+    def wal_path(self) -> Path:
+        """DuckDB's write-ahead log beside the database file."""
+        return self.home / "apoa.duckdb.wal"
+
+    @property
     def profiles_dir(self) -> Path:
         return self.project_dir / "dbt_project"
 

@@ -149,7 +149,7 @@ class LocalWarehouse:
         """Write DuckDB's log into the database file now. A whole build leaves hundreds of MB
         in it (250 MB at 26k job runs), and the next commit, a micro-batch's, would pay
         seconds to fold it in."""
-        wal = self.settings.db_path.with_name(self.settings.db_path.name + ".wal")
+        wal = self.settings.wal_path
         if not wal.exists() or wal.stat().st_size < min_wal_bytes:
             return
         try:

@@ -49,7 +49,6 @@ class BatchStats:
     builds: int = 0
     failures: int = 0
     build_seconds: list[float] = field(default_factory=list)
-    whole_runs: int = 0
     published: int = 0
 
 
@@ -102,8 +101,9 @@ class BuildTrigger:
             self._pending.clear()
             started = time.monotonic()
             whole = started - self._last_whole_run >= self._full_every
+            select = WHOLE_RUN_SELECT if whole else MICRO_BATCH_SELECT
             try:
-                ok = self._build(WHOLE_RUN_SELECT if whole else MICRO_BATCH_SELECT)
+                ok = self._build(select)
                 elapsed = time.monotonic() - started
                 self.stats.builds += 1
                 self.stats.build_seconds.append(elapsed)
@@ -113,7 +113,6 @@ class BuildTrigger:
                     continue
                 if whole:
                     self._last_whole_run = started
-                    self.stats.whole_runs += 1
                 published = self._publish()
                 self.stats.published += published
                 log(
@@ -121,7 +120,7 @@ class BuildTrigger:
                     "micro-batch built",
                     seconds=round(elapsed, 2),
                     published=published,
-                    select=WHOLE_RUN_SELECT if whole else MICRO_BATCH_SELECT,
+                    select=select,
                 )
                 self._after_publish()
             except Exception as error:  # noqa: BLE001 - keep the trigger alive for the next event

@@ -11,7 +11,7 @@ from ingest.envelope import RawMessage
 
 
 def wal_bytes(settings: Settings) -> int:
-    wal = settings.db_path.with_name(settings.db_path.name + ".wal")
+    wal = settings.wal_path
     return wal.stat().st_size if wal.exists() else 0
 
 

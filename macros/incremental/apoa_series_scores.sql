@@ -212,3 +212,16 @@
         cast(null as {{ dbt.type_string() }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- apoa_touched_series for a seasonal level-shift scorer (duration, queue), its windows and
+    reach read from the scorer's vars (`apoa_<prefix>_*`). -#}
+{% macro apoa_touched_level_series(relation, prefix) -%}
+    {{- apoa_touched_series(
+        relation,
+        level_window=var('apoa_' ~ prefix ~ '_window_runs'),
+        season_bucket='season_bucket',
+        min_context=var('apoa_' ~ prefix ~ '_window_runs')
+        + 2 * var('apoa_' ~ prefix ~ '_accept_after_runs')
+        + var('apoa_' ~ prefix ~ '_persistence_runs'),
+    ) -}}
+{%- endmacro %}

@@ -11,13 +11,7 @@ with
 
 {{ apoa_rescore_cte(ref('int_duration_series')) }}
 
-{{ duration_regression_score_ctes(apoa_touched_series(
-    ref('int_duration_series'),
-    level_window=var('apoa_duration_window_runs'),
-    season_bucket='season_bucket',
-    min_context=var('apoa_duration_window_runs') + 2 * var('apoa_duration_accept_after_runs')
-    + var('apoa_duration_persistence_runs'),
-)) }},
+{{ duration_regression_score_ctes(apoa_touched_level_series(ref('int_duration_series'), 'duration')) }},
 
 series as (
 

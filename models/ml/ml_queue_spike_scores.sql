@@ -11,13 +11,7 @@ with
 
 {{ apoa_rescore_cte(ref('int_queue_series')) }}
 
-{{ queue_spike_score_ctes(apoa_touched_series(
-    ref('int_queue_series'),
-    level_window=var('apoa_queue_window_runs'),
-    season_bucket='season_bucket',
-    min_context=var('apoa_queue_window_runs') + 2 * var('apoa_queue_accept_after_runs')
-    + var('apoa_queue_persistence_runs'),
-)) }},
+{{ queue_spike_score_ctes(apoa_touched_level_series(ref('int_queue_series'), 'queue')) }},
 
 series as (
 
