@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest-xdist workers for `make test` (this machine has 2 cores).
+TEST_WORKERS ?= 2
 
 .PHONY: install demo report test lint unit clean chromium audit
 
@@ -50,7 +52,7 @@ lint: install
 	$(BIN)/sqlfluff lint models --processes 2
 
 test: install lint
-	NO_GCE_CHECK=true $(BIN)/pytest
+	NO_GCE_CHECK=true $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Known vulnerabilities in the installed packages. Needs internet access to the advisory
 # database, so it is not part of `make test` or .ci/run and was not run here. --strict

@@ -65,6 +65,7 @@ class Published:
     severity: str | None
     observed_value: float | None
     cause: str | None
+    kind: str | None = None  # null in ledgers written before kinds were recorded
 
 
 @dataclass
@@ -121,7 +122,7 @@ def read_ledger(con: duckdb.DuckDBPyConnection) -> LedgerState:
     ).fetchall()
     for finding_id, status, revision, severity, observed, cause, kind, key, at in rows:
         state.findings[finding_id] = Published(
-            finding_id, status, revision, severity, observed, cause
+            finding_id, status, revision, severity, observed, cause, kind
         )
         if status == "open" and key is not None:
             state.last_open_at[(key, kind)] = at
@@ -142,6 +143,10 @@ def cause_key(event: FindingEvent) -> str | None:
 def material_changes(previous: Published, event: FindingEvent, threshold: float) -> list[str]:
     """Why `event` says something the last published state of its finding did not."""
     changes = []
+    # A finding keeps its id when a later detection renames it (failure_rate found to be
+    # default_branch_broken, ...): subscribers must hear the new name.
+    if previous.kind is not None and previous.kind != event.kind:
+        changes.append(f"kind {previous.kind} -> {event.kind}")
     if previous.severity is not None and previous.severity != event.severity:
         changes.append(f"severity {previous.severity} -> {event.severity}")
     cause = cause_key(event)

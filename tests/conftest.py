@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The real payloads nobody here wrote (octokit, Google's frameworks, ...), beside the clone.
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+# Under pytest-xdist every worker runs dbt in this project at once: each gets its own
+# target and log directories (dbt reads these variables when no flag names a path), so
+# one worker's parse or compile never overwrites the files another is reading.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER:
+    os.environ.setdefault("DBT_TARGET_PATH", str(ROOT / "target" / f"pytest-{_WORKER}"))
+    os.environ.setdefault("DBT_LOG_PATH", str(ROOT / "logs" / f"pytest-{_WORKER}"))
+
+
+def dbt_target_dir() -> Path:
+    """Where dbt runs in this process write manifest.json, run_results.json, compiled SQL."""
+    return Path(os.environ.get("DBT_TARGET_PATH", ROOT / "target"))
 
 
 def fixture_path(*parts: str) -> Path:

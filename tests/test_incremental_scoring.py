@@ -12,6 +12,7 @@ from apoa.generator import generate_history
 from apoa.settings import PROJECT_DIR, Settings
 from apoa.warehouse import LocalWarehouse
 from ingest.envelope import RawMessage
+from tests.conftest import dbt_target_dir
 
 SERIES_SCORERS = (
     "ml_duration_regression_scores",
@@ -90,7 +91,7 @@ def _build(variant: str, tmp_path_factory) -> dict:
 
 def _ran_a_delete() -> bool:
     """dbt-duckdb's delete+insert: the rows of the touched series replaced, not the table."""
-    compiled = PROJECT_DIR / "target" / "run" / "apoa" / "models" / "ml"
+    compiled = dbt_target_dir() / "run" / "apoa" / "models" / "ml"
     sql = (compiled / "ml_duration_regression_scores.sql").read_text()
     return "delete from" in sql.lower()
 

@@ -144,9 +144,14 @@ def test_only_a_material_change_makes_a_new_revision():
     # A severity change is material too.
     con.execute("update main.fct_findings set severity = 'warning'")
     assert [e.revision for e in publish_new_findings(con, sent, NO_COOLDOWN, NOW)] == [4]
+    # So is a new name for the same finding (a later detection renamed it).
+    con.execute("update main.fct_findings set kind = 'failure_rate'")
+    [renamed] = publish_new_findings(con, sent, NO_COOLDOWN, NOW)
+    assert (renamed.kind, renamed.revision, renamed.finding_id) == (
+        "failure_rate", 5, sent.sent[0].finding_id)  # fmt: skip
     con.execute("update main.fct_findings set status = 'resolved'")
     [resolved] = publish_new_findings(con, sent, NO_COOLDOWN, NOW)
-    assert (resolved.status, resolved.revision) == ("resolved", 4)
+    assert (resolved.status, resolved.revision) == ("resolved", 5)
 
 
 def test_cooldown_holds_back_open_events_per_entity_and_kind_but_never_resolution():

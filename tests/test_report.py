@@ -30,6 +30,7 @@ from apoa.report import collect
 from apoa.report_browser import check_page, find_chromium
 from apoa.settings import Settings
 from apoa.warehouse import LocalWarehouse
+from tests.conftest import dbt_target_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 7
@@ -323,7 +324,7 @@ def test_dbt_docs_generate_on_the_local_target(demo):
         else:
             os.environ["APOA_HOME"] = saved
     assert outcome.success, outcome.exception
-    target = ROOT / "target"
+    target = dbt_target_dir()
     catalog = json.loads((target / "catalog.json").read_text())
     manifest = json.loads((target / "manifest.json").read_text())
     columns = catalog["nodes"]["model.apoa.fct_job_runs"]["columns"]
