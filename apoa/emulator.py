@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,7 +20,27 @@ class EmulatorUnavailable(RuntimeError):
     pass
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, below the kernel's ephemeral range: a port the
+    kernel hands out for port 0 is also handed to outgoing connections, which can take it
+    in the seconds before a JVM emulator binds it (seen with two test workers)."""
+    low = max(_ephemeral_low() - 12000, 1024)
+    pick = random.SystemRandom()
+    for _ in range(200):
+        port = pick.randrange(low, low + 12000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -32,6 +53,7 @@ class PubSubEmulator:
         self, project: str = "apoa-local", port: int | None = None, log: Path | None = None
     ):
         self.project = project
+        self._chosen_port = port is None  # another free port is tried if this one is taken
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._log_path = log
@@ -41,11 +63,23 @@ class PubSubEmulator:
     def available() -> bool:
         return shutil.which("gcloud") is not None
 
-    def start(self, timeout: float = 60) -> PubSubEmulator:
+    def start(self, timeout: float = 60, attempts: int = 3) -> PubSubEmulator:
         if not self.available():
             raise EmulatorUnavailable(
                 "gcloud is not installed, so the Pub/Sub emulator cannot start"
             )
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except EmulatorUnavailable:
+                if not self._chosen_port or attempt == attempts:
+                    raise
+                self.stop()
+                self.port = free_port()  # most often: another process bound the port first
+                self.host = f"127.0.0.1:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> PubSubEmulator:
         log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             ["gcloud", "beta", "emulators", "pubsub", "start",

@@ -62,6 +62,21 @@ def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed()
     assert builds_for(0) == [WHOLE_RUN_SELECT] * 3
 
 
+def diagnosis(remote, replayed: int, home, arrived: set) -> str:
+    """Where a missing finding stopped: not landed, not found by the build, or not published."""
+    log = (home / "watch.log").read_text()
+    built = [line for line in log.splitlines() if '"micro-batch built"' in line]
+    errors = [line for line in log.splitlines() if '"ERROR"' in line]
+    open_findings = {(f["kind"], *finding_entity(f)) for f in remote.findings("all")}
+    return "\n".join([
+        f"replayed {replayed} messages; raw counts {remote.status()['raw_counts']}",
+        f"{len(built)} builds; last: {built[-1:]}",
+        f"{len(errors)} errors; last: {errors[-3:]}",
+        f"findings in the warehouse: {sorted(open_findings)}",
+        f"published: {sorted(arrived)}",
+    ])  # fmt: skip
+
+
 def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
     emulator = start_emulator(tmp_path / "emulator.log")
     home = tmp_path / "home"
@@ -75,7 +90,7 @@ def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        wait_for_server(f"http://127.0.0.1:{port}", watch)
+        remote = wait_for_server(f"http://127.0.0.1:{port}", watch)
         findings = create_pull_subscription(PROJECT, FINDINGS_TOPIC, "watch-findings")
         history = generate_history(seed=5, runs_per_workflow=60)
         write_jsonl(history, tmp_path / "history.jsonl")
@@ -92,7 +107,7 @@ def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
             for received in pull_all(findings, expect=1, timeout=10):
                 body = json.loads(received.data)
                 arrived.add((body["kind"], *finding_entity(body)))
-        assert wanted <= arrived, (home / "watch.log").read_text()[-3000:]
+        assert wanted <= arrived, diagnosis(remote, len(history.messages), home, arrived)
     finally:
         watch.send_signal(signal.SIGINT)
         code = watch.wait(timeout=120)
