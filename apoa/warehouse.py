@@ -141,7 +141,7 @@ class LocalWarehouse:
             extra += ["--select", select]
         if full_refresh:
             extra.append("--full-refresh")
-        result = run_dbt(self.settings, "build", extra)
+        result = run_dbt(self.settings, "build", [*extra, *self._raw_as_of_now()])
         self.checkpoint()
         return result
 
@@ -166,7 +166,15 @@ class LocalWarehouse:
         """`dbt run` of the incremental path on a manifest parsed once (no tests)."""
         self.flush()
         self.prepare_micro_batches()
-        return run_dbt(self.settings, "run", ["--select", select], manifest=self._manifest)
+        return run_dbt(
+            self.settings, "run", ["--select", select, *self._raw_as_of_now()], self._manifest
+        )
+
+    def _raw_as_of_now(self) -> list[str]:
+        """dbt vars that make the whole build read raw as of this moment (one load_seq), while
+        the loader goes on landing: see macros/incremental/apoa_new_rows.sql."""
+        ceiling = self.store.committed_load_seq()
+        return ["--vars", json.dumps({"apoa_load_seq_ceiling": ceiling})]
 
     def publish(self, publish: Publish | None = None) -> list[FindingEvent]:
         if publish is None:

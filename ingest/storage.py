@@ -110,6 +110,11 @@ class DuckDBRawStore:
             # Numbers of ignored duplicates are simply skipped: gaps are harmless.
             self._next_seq = seq
 
+    def committed_load_seq(self) -> int:
+        """The highest load_seq committed: every row at or below it is visible."""
+        with self._lock:  # held by write_batch until its commit
+            return self._next_seq - 1
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             counts = {}

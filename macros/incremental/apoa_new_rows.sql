@@ -1,6 +1,8 @@
 {#-
     THE incremental predicate. Inside an incremental run it renders a `where` clause that
-    keeps only rows newer than what `this` already holds; otherwise nothing. Put it right
+    keeps only rows newer than what `this` already holds; when the warehouse owner set a
+    load_seq ceiling for the build (below), also, in any run, only rows up to it; otherwise
+    nothing. Put it right
     after the `from` of the import CTE that reads the upstream relation:
 
         from {{ source('raw', 'raw_github_events') }}
@@ -25,17 +27,43 @@
     this_ingested_at_column='ingested_at',
     keyword='where'
 ) %}
-    {%- if not apoa_is_incremental() -%}
+    {%- set conditions = [] -%}
+    {%- if apoa_is_incremental() -%}
+        {%- set clause = adapter.dispatch('apoa_new_rows', 'apoa')(
+            load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column
+        ) | trim -%}
+        {%- do conditions.append(clause[6:]) -%}
+    {%- endif -%}
+    {%- set ceiling = adapter.dispatch('apoa_load_seq_ceiling', 'apoa')(load_seq_column) | trim -%}
+    {%- if ceiling -%}
+        {%- do conditions.append(ceiling) -%}
+    {%- endif -%}
+    {%- if not conditions -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set clause = adapter.dispatch('apoa_new_rows', 'apoa')(
-        load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column
-    ) | trim -%}
-    {%- if keyword != 'where' -%}
-        {%- set clause = keyword ~ clause[5:] -%}
-    {%- endif -%}
-    {{- return(clause) -}}
+    {{- return(keyword ~ ' ' ~ conditions | join(' and ')) -}}
 {% endmacro %}
+
+
+{#-
+    A build's view of raw: rows up to one load_seq, fixed by the warehouse owner when the build
+    starts (var apoa_load_seq_ceiling, set by apoa/warehouse.py). The loader keeps committing
+    while dbt runs, and each model reads raw when its own statement runs: without a ceiling,
+    stg_github__workflow_runs could hold a delivery that landed after stg_github__workflow_jobs
+    was built, fct_job_runs would take that later load_seq as its watermark, and the job
+    deliveries landed in between would sit below it, never read (seen in `apoa watch`). Every
+    load_seq column downstream derives from raw's, so one bound serves every apoa_new_rows.
+-#}
+{% macro default__apoa_load_seq_ceiling(load_seq_column) -%}
+    {%- set ceiling = var('apoa_load_seq_ceiling', none) -%}
+    {%- if ceiling not in (none, '') -%}
+        {{ load_seq_column }} <= {{ ceiling | int }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro bigquery__apoa_load_seq_ceiling(load_seq_column) -%}
+    {#- No load_seq on BigQuery: the ingested_at lookback re-reads what landed mid-build. -#}
+{%- endmacro %}
 
 {% macro default__apoa_new_rows(load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column) -%}
     {#- The single writer assigns load_seq strictly increasing in commit order, so "after the
