@@ -104,6 +104,7 @@ class LocalWarehouse:
         )
         self._publish: Publish | None = None
         self._manifest = None
+        self._views_created: set[str] = set()  # selectors whose views this process created
         self._buffer: _UnsafeBuffer | None = None
         self._publish_lock = threading.Lock()  # the trigger and a request may publish at once
         # Called with each committed batch of messages (the real-time build trigger).
@@ -163,12 +164,20 @@ class LocalWarehouse:
             self._manifest = parse_manifest(self.settings)
 
     def run_micro_batch(self, select: str) -> BuildResult:
-        """`dbt run` of the incremental path on a manifest parsed once (no tests)."""
+        """`dbt run` of the incremental path on a manifest parsed once (no tests).
+
+        The views in `select` are created by the first run of it in this process (so a new
+        version of the project replaces them) and left alone after that: re-creating a
+        view changes nothing and costs dbt a node (~0.07 s each, 9 in the finding path)."""
         self.flush()
         self.prepare_micro_batches()
-        return run_dbt(
-            self.settings, "run", ["--select", select, *self._raw_as_of_now()], self._manifest
-        )
+        extra = ["--select", select, *self._raw_as_of_now()]
+        if select in self._views_created:
+            extra += ["--exclude", "config.materialized:view"]
+        result = run_dbt(self.settings, "run", extra, self._manifest)
+        if result.success:
+            self._views_created.add(select)
+        return result
 
     def _raw_as_of_now(self) -> list[str]:
         """dbt vars that make the whole build read raw as of this moment (one load_seq), while

@@ -7,6 +7,8 @@ load_seq of its inputs as its watermark; without one ceiling for the whole build
 deliveries landed mid-build raise that watermark above job deliveries the job staging never
 saw, and the next build skips them for good. With the owner's ceiling
 (macros/incremental/apoa_new_rows.sql) the next build picks them up.
+
+Also here: the owner's micro-batches carry that ceiling, and create their views only once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from apoa.dbt_build import parse_manifest, run_dbt
 from apoa.generator import generate_history
 from apoa.settings import Settings
 from apoa.warehouse import LocalWarehouse
+from apoa.watch import MICRO_BATCH_SELECT
 from ingest.envelope import RawMessage
 from tests.conftest import dbt_target_dir
 from tests.test_incremental_scoring import digest
@@ -75,14 +78,26 @@ def test_deliveries_landed_mid_build_reach_the_facts_next_build(tmp_path, with_c
         assert incremental != full and incremental[1] < full[1]
 
 
-def test_the_owners_builds_carry_the_ceiling(tmp_path):
+def _run_results() -> dict[str, str]:
+    results = json.loads((dbt_target_dir() / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[-1]: r["status"] for r in results}
+
+
+def test_the_owners_micro_batches_carry_the_ceiling_and_create_views_once(tmp_path):
     with LocalWarehouse(Settings(home=tmp_path / "home")) as warehouse:
         warehouse.land(_messages()[:200], [])
         warehouse.flush()
         committed = warehouse.store.committed_load_seq()
         assert committed > 0
-        assert warehouse.run_micro_batch("stg_github__workflow_job_deliveries").success
-    compiled = next(
-        dbt_target_dir().glob("run/apoa/models/**/stg_github__workflow_job_deliveries.sql")
-    )
-    assert f"load_seq <= {committed}" in compiled.read_text()
+        assert warehouse.run_micro_batch(MICRO_BATCH_SELECT).success
+        compiled = next(
+            dbt_target_dir().glob("run/apoa/models/**/stg_github__workflow_job_deliveries.sql")
+        )
+        assert f"load_seq <= {committed}" in compiled.read_text()
+        first = _run_results()
+        assert warehouse.run_micro_batch(MICRO_BATCH_SELECT).success
+        second = _run_results()
+    views = {"int_duration_series", "int_findings_merged", "ml_job_run_scores"}
+    assert views <= set(first)
+    assert not views & set(second)
+    assert {"fct_job_runs", "fct_findings"} <= set(second)
