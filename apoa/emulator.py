@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 from apoa.settings import FINDINGS_TOPIC, TOPICS
 
@@ -46,14 +47,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class PubSubEmulator:
-    """`gcloud beta emulators pubsub start` on a free loopback port, in its own process group."""
+class EmulatorTimeout(EmulatorUnavailable):
+    """The emulator started but did not answer in time."""
+
+
+class GcloudEmulator:
+    """`gcloud beta emulators <component> start` on a free loopback port, in its own process
+    group, exported to clients through `env_var` while it runs. An emulator that exits while
+    starting on a port this class chose is tried again on another: most often another
+    process bound that port first."""
 
     def __init__(
-        self, project: str = "apoa-local", port: int | None = None, log: Path | None = None
+        self,
+        component: str,
+        env_var: str,
+        args: tuple[str, ...] = (),
+        port: int | None = None,
+        log: Path | None = None,
     ):
-        self.project = project
-        self._chosen_port = port is None  # another free port is tried if this one is taken
+        self.component = component
+        self.env_var = env_var
+        self._args = args
+        self._chosen_port = port is None
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._log_path = log
@@ -63,27 +78,29 @@ class PubSubEmulator:
     def available() -> bool:
         return shutil.which("gcloud") is not None
 
-    def start(self, timeout: float = 60, attempts: int = 3) -> PubSubEmulator:
+    def start(self, timeout: float = 60, attempts: int = 3) -> Self:
         if not self.available():
             raise EmulatorUnavailable(
-                "gcloud is not installed, so the Pub/Sub emulator cannot start"
+                f"gcloud is not installed, so the {self.component} emulator cannot start"
             )
         for attempt in range(1, attempts + 1):
             try:
                 return self._start_once(timeout)
+            except EmulatorTimeout:
+                raise
             except EmulatorUnavailable:
                 if not self._chosen_port or attempt == attempts:
                     raise
                 self.stop()
-                self.port = free_port()  # most often: another process bound the port first
+                self.port = free_port()
                 self.host = f"127.0.0.1:{self.port}"
         raise AssertionError("unreachable")
 
-    def _start_once(self, timeout: float) -> PubSubEmulator:
+    def _start_once(self, timeout: float) -> Self:
         log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
-            ["gcloud", "beta", "emulators", "pubsub", "start",
-             f"--host-port={self.host}", f"--project={self.project}"],
+            ["gcloud", "beta", "emulators", self.component, "start",
+             f"--host-port={self.host}", *self._args],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -93,12 +110,12 @@ class PubSubEmulator:
             try:
                 with urllib.request.urlopen(f"http://{self.host}/", timeout=1) as response:
                     if response.status == 200:
-                        os.environ["PUBSUB_EMULATOR_HOST"] = self.host
+                        os.environ[self.env_var] = self.host
                         return self
             except OSError:
                 time.sleep(0.25)
         self.stop()
-        raise EmulatorUnavailable(f"the emulator did not answer on {self.host} within {timeout}s")
+        raise EmulatorTimeout(f"the emulator did not answer on {self.host} within {timeout}s")
 
     def stop(self) -> None:
         if self._process is None:
@@ -110,14 +127,24 @@ class PubSubEmulator:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._process.pid, signal.SIGKILL)
         self._process = None
-        if os.environ.get("PUBSUB_EMULATOR_HOST") == self.host:
-            del os.environ["PUBSUB_EMULATOR_HOST"]
+        if os.environ.get(self.env_var) == self.host:
+            del os.environ[self.env_var]
 
-    def __enter__(self) -> PubSubEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class PubSubEmulator(GcloudEmulator):
+    """The Pub/Sub emulator for one project (PUBSUB_EMULATOR_HOST while it runs)."""
+
+    def __init__(
+        self, project: str = "apoa-local", port: int | None = None, log: Path | None = None
+    ):
+        super().__init__("pubsub", "PUBSUB_EMULATOR_HOST", (f"--project={project}",), port, log)
+        self.project = project
 
 
 def create_topology(project: str, push_base_url: str | None) -> None:

@@ -13,6 +13,12 @@ TOPICS = ("github-events", "pipeline-logs", "pipeline-metrics")
 FINDINGS_TOPIC = "apoa-findings"
 
 
+def dbt_target_dir() -> Path:
+    """Where dbt runs in this process write manifest.json, run_results.json and compiled SQL:
+    DBT_TARGET_PATH when set (each test worker has its own), else the project's target/."""
+    return Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path

@@ -15,20 +15,17 @@ import contextlib
 import ctypes
 import gc
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from apoa.generator import generate_history
-from apoa.settings import PROJECT_DIR, Settings
+from apoa.settings import Settings, dbt_target_dir
 from apoa.warehouse import LocalWarehouse
 from apoa.watch import MICRO_BATCH_SELECT
 from ingest.envelope import RawMessage
 
 BATCHES = 3
-# dbt's target directory (DBT_TARGET_PATH when set, as under the test workers)
-TARGET_DIR = Path(os.environ.get("DBT_TARGET_PATH", PROJECT_DIR / "target"))
 BATCH_DELIVERIES = 10
 
 
@@ -71,7 +68,7 @@ def measure(runs_per_workflow: int) -> dict:
             started = time.perf_counter()
             assert warehouse.run_micro_batch(MICRO_BATCH_SELECT).success
             batches.append(time.perf_counter() - started)
-    results = json.loads((TARGET_DIR / "run_results.json").read_text())["results"]
+    results = json.loads((dbt_target_dir() / "run_results.json").read_text())["results"]
     slowest = sorted(results, key=lambda r: -r["execution_time"])[:5]
     return {
         "job_runs": row["n"],

@@ -21,11 +21,6 @@ if _WORKER:
     os.environ.setdefault("DBT_LOG_PATH", str(ROOT / "logs" / f"pytest-{_WORKER}"))
 
 
-def dbt_target_dir() -> Path:
-    """Where dbt runs in this process write manifest.json, run_results.json, compiled SQL."""
-    return Path(os.environ.get("DBT_TARGET_PATH", ROOT / "target"))
-
-
 def fixture_path(*parts: str) -> Path:
     path = SHARED_FIXTURES.joinpath(*parts)
     if not path.exists():

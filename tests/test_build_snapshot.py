@@ -19,11 +19,10 @@ import pytest
 
 from apoa.dbt_build import parse_manifest, run_dbt
 from apoa.generator import generate_history
-from apoa.settings import Settings
+from apoa.settings import Settings, dbt_target_dir
 from apoa.warehouse import LocalWarehouse
 from apoa.watch import MICRO_BATCH_SELECT
 from ingest.envelope import RawMessage
-from tests.conftest import dbt_target_dir
 from tests.test_incremental_scoring import digest
 
 FACTS = "source:raw+,+fct_job_runs"

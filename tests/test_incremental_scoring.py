@@ -9,10 +9,9 @@ import pytest
 
 from apoa.dbt_build import parse_manifest, run_dbt
 from apoa.generator import generate_history
-from apoa.settings import PROJECT_DIR, Settings
+from apoa.settings import PROJECT_DIR, Settings, dbt_target_dir
 from apoa.warehouse import LocalWarehouse
 from ingest.envelope import RawMessage
-from tests.conftest import dbt_target_dir
 
 SERIES_SCORERS = (
     "ml_duration_regression_scores",

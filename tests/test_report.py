@@ -28,9 +28,8 @@ import pytest
 from apoa.generator import generate_history
 from apoa.report import collect
 from apoa.report_browser import check_page, find_chromium
-from apoa.settings import Settings
+from apoa.settings import Settings, dbt_target_dir
 from apoa.warehouse import LocalWarehouse
-from tests.conftest import dbt_target_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 7

@@ -470,63 +470,29 @@ def test_firestore_store_on_the_firestore_emulator(tmp_path):
         assert dead.claim("e2") is Claim.NEW
 
 
-def _answers(host: str, process, deadline: float) -> bool:
-    """Whether the emulator answers on host before it exits; fails the test at the deadline."""
-    import urllib.request
-
-    while process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://{host}/", timeout=1):
-                return True
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"the Firestore emulator did not answer on {host}")
-            time.sleep(0.25)
-    return False
-
-
 @contextlib.contextmanager
 def firestore_emulator(log: Path):
     """`gcloud beta emulators firestore start` on a free port; a client on it."""
     import os
-    import shutil
-    import signal
-    import subprocess
 
-    from apoa.emulator import free_port
+    from apoa.emulator import EmulatorTimeout, EmulatorUnavailable, GcloudEmulator
 
-    if shutil.which("gcloud") is None:
-        pytest.skip("gcloud is not installed: no Firestore emulator")
-    for attempt in range(3):  # a port another process bound first: try another
-        host = f"127.0.0.1:{free_port()}"
-        with open(log, "ab") as output:
-            process = subprocess.Popen(
-                ["gcloud", "beta", "emulators", "firestore", "start", f"--host-port={host}"],
-                stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        if _answers(host, process, deadline=time.monotonic() + 60):
-            break
-        if "Address already in use" not in log.read_text() or attempt == 2:
-            pytest.skip(f"the Firestore emulator exited with {process.returncode}: {log}")
+    emulator = GcloudEmulator("firestore", "FIRESTORE_EMULATOR_HOST", log=log)
+    previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
     try:
-        previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
-        os.environ["FIRESTORE_EMULATOR_HOST"] = host
-        try:
-            from google.cloud import firestore
+        emulator.start()
+    except EmulatorTimeout as error:
+        pytest.fail(f"the Firestore emulator did not answer: {error} ({log})")
+    except EmulatorUnavailable as error:
+        pytest.skip(f"no Firestore emulator: {error} ({log})")
+    try:
+        from google.cloud import firestore
 
-            yield firestore.Client(project="apoa-test")
-        finally:
-            if previous is None:
-                os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-            else:
-                os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+        yield firestore.Client(project="apoa-test")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        emulator.stop()
+        if previous is not None:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = previous
 
 
 # --------------------------------------------------------------------------- end to end

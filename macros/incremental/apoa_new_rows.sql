@@ -2,8 +2,7 @@
     THE incremental predicate. Inside an incremental run it renders a `where` clause that
     keeps only rows newer than what `this` already holds; when the warehouse owner set a
     load_seq ceiling for the build (below), also, in any run, only rows up to it; otherwise
-    nothing. Put it right
-    after the `from` of the import CTE that reads the upstream relation:
+    nothing. Put it right after the `from` of the import CTE that reads the upstream relation:
 
         from {{ source('raw', 'raw_github_events') }}
         {{ apoa_new_rows('load_seq', 'load_seq') }}
@@ -29,10 +28,9 @@
 ) %}
     {%- set conditions = [] -%}
     {%- if apoa_is_incremental() -%}
-        {%- set clause = adapter.dispatch('apoa_new_rows', 'apoa')(
+        {%- do conditions.append(adapter.dispatch('apoa_new_rows', 'apoa')(
             load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column
-        ) | trim -%}
-        {%- do conditions.append(clause[6:]) -%}
+        ) | trim) -%}
     {%- endif -%}
     {%- set ceiling = adapter.dispatch('apoa_load_seq_ceiling', 'apoa')(load_seq_column) | trim -%}
     {%- if ceiling -%}
@@ -68,14 +66,14 @@
 {% macro default__apoa_new_rows(load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column) -%}
     {#- The single writer assigns load_seq strictly increasing in commit order, so "after the
         highest load_seq I hold" never skips a row that committed late (a timestamp could). -#}
-    where {{ load_seq_column }} > {{ apoa_watermark('coalesce(max(' ~ this_load_seq_column ~ '), -1)') }}
+    {{ load_seq_column }} > {{ apoa_watermark('coalesce(max(' ~ this_load_seq_column ~ '), -1)') }}
 {%- endmacro %}
 
 {% macro bigquery__apoa_new_rows(load_seq_column, this_load_seq_column, ingested_at_column, this_ingested_at_column) -%}
     {#- BigQuery's streaming writers commit concurrently without a global sequence, and the raw
         tables are partitioned on ingested_at: re-read a lookback window behind the ingestion
         watermark (prunes partitions; rows seen twice are absorbed by the models' merge keys). -#}
-    where {{ ingested_at_column }} > {{ apoa_watermark(
+    {{ ingested_at_column }} > {{ apoa_watermark(
         'timestamp_sub(coalesce(max(' ~ this_ingested_at_column ~ "), timestamp '1970-01-01'), interval "
         ~ var('apoa_bigquery_lookback_hours', 6) ~ ' hour)',
         'timestamp'
