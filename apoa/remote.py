@@ -81,6 +81,8 @@ class RemoteWarehouse:
     def integrity(self) -> dict[str, dict[str, int]]:
         return self._call("GET", "/admin/integrity")
 
+    def ingest_progress(self) -> dict[str, int]:
+        return self._call("GET", "/admin/ingest-progress")
+
     def push_latency(self, reset: bool = False) -> dict[str, float]:
-        query = "?reset_latency=1" if reset else ""
-        return self._call("GET", f"/admin/status{query}")["push_latency"]
+        return self._call("GET", "/admin/push-latency" + ("?reset=1" if reset else ""))

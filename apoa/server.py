@@ -2,7 +2,9 @@
 
 - POST /push/<topic>          Pub/Sub push deliveries (functions-framework `ingest_push`)
 - POST /cloudevents           messagePublished CloudEvents (`ingest_cloudevent`)
-- GET  /admin/status          raw row counts, writer statistics, push latency
+- GET  /admin/status          raw row counts, writer and journal statistics
+- GET  /admin/push-latency    p50 / p99 of push handling (?reset=1 starts a new window)
+- GET  /admin/ingest-progress rows acknowledged and loaded so far (forces no load: cheap to poll)
 - GET  /admin/integrity       duplicates in raw (by message id) and in staging (by key)
 - POST /admin/build           dbt build in this process
 - POST /admin/publish         publish new findings to apoa-findings
@@ -89,8 +91,14 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
     app.json.default = _json_default  # type: ignore[attr-defined]
 
     def status():
-        reset = request.args.get("reset_latency") == "1"
-        return jsonify({**warehouse.status(), "push_latency": latency.summary(reset)})
+        return jsonify(warehouse.status())
+
+    def ingest_progress():
+        return jsonify(warehouse.loader.progress())
+
+    def push_latency():
+        # Apart from status: sorting every sample is not free, and load scripts poll status.
+        return jsonify(latency.summary(reset=request.args.get("reset") == "1"))
 
     def integrity():
         return jsonify(warehouse.integrity())
@@ -150,6 +158,8 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
 
     for rule, view, methods in [
         ("/admin/status", status, ["GET"]),
+        ("/admin/push-latency", push_latency, ["GET"]),
+        ("/admin/ingest-progress", ingest_progress, ["GET"]),
         ("/admin/build", build, ["POST"]),
         ("/admin/publish", publish, ["POST"]),
         ("/admin/findings", findings, ["GET"]),

@@ -95,6 +95,10 @@ class JournaledStore:
     def pending_rows(self) -> int:
         return self._appended - self._loaded
 
+    def progress(self) -> dict[str, int]:
+        """Rows acknowledged (journaled) and loaded so far, without waiting for a load."""
+        return {"acknowledged": self._appended, "loaded": self._loaded}
+
     def flush(self, timeout: float = 120.0) -> None:
         """Block until every row acknowledged before this call is in the raw tables."""
         if threading.current_thread() is self._thread:

@@ -81,6 +81,16 @@ def test_second_replay_changes_no_mart_and_publishes_nothing(served, history, fi
     assert served.remote.publish() == []
 
 
+def test_push_latency_counts_every_push_and_status_leaves_it_out(served, first_pass, history):
+    data, _ = history
+    summary = served.remote.push_latency()
+    assert summary["count"] >= len(data.messages)  # redeliveries count too
+    assert 0 < summary["p50_ms"] <= summary["p99_ms"]
+    assert "push_latency" not in served.remote.status()  # polled often: kept cheap
+    assert served.remote.push_latency(reset=True)["count"] == summary["count"]
+    assert served.remote.push_latency()["count"] < summary["count"]  # a new window
+
+
 def test_garbage_lines_are_dead_lettered_with_line_numbers(served, tmp_path):
     good = {"topic": "pipeline-logs", "attributes": {}, "data": {"textPayload": "hello"}}
     lines = [
