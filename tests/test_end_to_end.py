@@ -4,6 +4,7 @@ dbt -> findings -> apoa-findings. No mock of Pub/Sub anywhere."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -183,8 +184,6 @@ def test_webhook_receiver_to_emulator_to_ingest_lands_the_body_byte_for_byte(
         ]
         if rows:
             break
-        import time
-
         time.sleep(0.2)
     [row] = rows
     assert row["payload"].encode() == body
@@ -197,5 +196,10 @@ def test_webhook_receiver_to_emulator_to_ingest_lands_the_body_byte_for_byte(
         "repository": json.loads(body)["repository"]["full_name"],
     }  # fmt: skip
     assert attributes["traceparent"].split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"
-    serve_log = (served.home / "serve.log").read_text()
-    assert "projects/apoa-test/traces/4bf92f3577b34da6a3ce929d0e0e4736" in serve_log
+    # The request thread logs after its row is journaled; the loader may put the row in raw
+    # (where the loop above found it) before that thread writes the line: wait for it.
+    trace = "projects/apoa-test/traces/4bf92f3577b34da6a3ce929d0e0e4736"
+    deadline = time.monotonic() + 15
+    while trace not in (served.home / "serve.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert trace in (served.home / "serve.log").read_text()
