@@ -19,7 +19,10 @@ SERIES_SCORERS = (
     "ml_failure_rate_scores",
     "ml_flaky_job_scores",
 )
+# numbered per job or runner pool, incremental like the scorers (apoa_series_tables.sql)
+SERIES_TABLES = ("int_duration_series", "int_queue_series", "int_failure_series")
 SELECT = "+ml_job_run_scores"
+SERIES_SELECT = [f"+{table}" for table in SERIES_TABLES]
 STEPS = 2
 
 
@@ -76,7 +79,7 @@ def _build(variant: str, tmp_path_factory) -> dict:
             result = run_dbt(warehouse.settings, "run", ["--select", SELECT, *dbt_vars], manifest)
             assert result.success, result.failures
             delete_seen.append(_ran_a_delete())
-        incremental = {table: digest(warehouse, table) for table in SERIES_SCORERS}
+        incremental = {table: digest(warehouse, table) for table in SERIES_SCORERS + SERIES_TABLES}
         incremental["ml_job_run_scores"] = digest(warehouse, "ml_job_run_scores")
         result = run_dbt(
             warehouse.settings, "run", ["--select", SELECT, "--full-refresh", *dbt_vars], manifest
@@ -88,11 +91,17 @@ def _build(variant: str, tmp_path_factory) -> dict:
     return built
 
 
-def _ran_a_delete() -> bool:
-    """dbt-duckdb's delete+insert: the rows of the touched series replaced, not the table."""
-    compiled = dbt_target_dir() / "run" / "apoa" / "models" / "ml"
-    sql = (compiled / "ml_duration_regression_scores.sql").read_text()
-    return "delete from" in sql.lower()
+def _ran_a_delete() -> tuple[bool, bool]:
+    """dbt-duckdb's delete+insert: the rows of the touched series replaced, not the table
+    (a scorer's, and a series table's)."""
+    compiled = dbt_target_dir() / "run" / "apoa" / "models"
+    return tuple(
+        "delete from" in (compiled / path).read_text().lower()
+        for path in (
+            "ml/ml_duration_regression_scores.sql",
+            "intermediate/scoring/int_queue_series.sql",
+        )
+    )
 
 
 def test_incremental_scoring_equals_a_full_rebuild(builds):
@@ -102,7 +111,7 @@ def test_incremental_scoring_equals_a_full_rebuild(builds):
 
 def test_later_runs_replace_only_touched_series(builds):
     # the first run creates the tables; every later one is a delete+insert
-    assert builds["delete_seen"] == [False] + [True] * STEPS
+    assert builds["delete_seen"] == [(False, False)] + [(True, True)] * STEPS
 
 
 def test_bigquery_keeps_full_tables(tmp_path):
@@ -114,6 +123,9 @@ def test_bigquery_keeps_full_tables(tmp_path):
         nodes = json.loads((target_path / "manifest.json").read_text())["nodes"]
         for name in SERIES_SCORERS:
             assert nodes[f"model.apoa.{name}"]["config"]["materialized"] == expected, name
+        for name in SERIES_TABLES:
+            materialized = nodes[f"model.apoa.{name}"]["config"]["materialized"]
+            assert materialized == ("view" if target == "bigquery" else "incremental"), name
 
 
 def test_the_fingerprint_covers_every_anomaly_engine_var():
@@ -144,3 +156,26 @@ def test_another_scorer_rescores_every_series_without_a_full_refresh(project_bui
             )
             assert row == {"n": builds["incremental"]["ml_duration_regression_scores"][1],
                            "scorers": 1, "scorer": scorer}  # fmt: skip
+
+
+def test_a_series_var_renumbers_every_series_without_a_full_refresh(project_build):
+    """The season block shapes every stored row of the duration and queue series: changing it
+    must rebuild all of them, not only the series new runs reach."""
+    changed = ["--vars", json.dumps({"apoa_season_block_hours": 6})]
+    with LocalWarehouse(Settings(home=project_build["home"])) as warehouse:
+        digests = {}
+        for extra in ([], ["--full-refresh"]):
+            result = run_dbt(
+                warehouse.settings, "run", ["--select", *SERIES_SELECT, *changed, *extra]
+            )
+            assert result.success, result.failures
+            digests[bool(extra)] = {t: digest(warehouse, t) for t in SERIES_TABLES}
+        assert digests[False] == digests[True]
+        for table in ("int_duration_series", "int_queue_series"):
+            assert digests[False][table] != project_build["full"][table], table
+        result = run_dbt(warehouse.settings, "run", ["--select", *SERIES_SELECT])
+        assert result.success, result.failures
+        [row] = warehouse.query(
+            "select count(distinct series_fingerprint) as n from main.int_queue_series"
+        )
+        assert row == {"n": 1}

@@ -1,4 +1,16 @@
-{#- The duration series of each job: its successful runs, default branch apart from the others. -#}
+{#- The duration series of each job: its successful runs, default branch apart from the others.
+    Locally incremental per job (macros/incremental/apoa_series_tables.sql). -#}
+{{
+    config(
+        materialized=apoa_series_materialization(),
+        unique_key='job_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
+{%- set season_hours = var('apoa_season_block_hours', 4) -%}
+{%- set fingerprint = local_md5('season_block_hours=' ~ season_hours) -%}
+
 with
 
 job_runs as (
@@ -18,6 +30,19 @@ job_runs as (
 ),
 
 -- only successful runs say how long the job takes
+eligible as (
+
+    select *
+    from job_runs
+    where
+        conclusion = 'success'
+        and duration_seconds > 0
+        and started_at is not null
+
+),
+
+{{ apoa_touched_units_cte('eligible', 'job_key', fingerprint) }}
+
 successful_runs as (
 
     select
@@ -32,16 +57,14 @@ successful_runs as (
         ) as series_position,
         cast(duration_seconds as {{ type_double() }}) as observed_value,
         ln(duration_seconds) as log_value,
-        {{ season_bucket('started_at', var('apoa_season_block_hours', 4)) }} as season_bucket,
+        {{ season_bucket('started_at', season_hours) }} as season_bucket,
         completed_at as scored_at,
         completed_at as known_at,
         -- which series changed since the scores were built (macros/incremental/apoa_series_scores.sql)
-        state_load_seq
-    from job_runs
-    where
-        conclusion = 'success'
-        and duration_seconds > 0
-        and started_at is not null
+        state_load_seq,
+        '{{ fingerprint }}' as series_fingerprint
+    from eligible
+    where true {{ apoa_only_touched_units('job_key') }}
 
 )
 

@@ -2,10 +2,19 @@
     The failure series of each job: one row per workflow run of the job with a verdict (its
     latest attempt succeeded, failed or timed out), default branch apart from the others.
     A run is what a developer sees as the commit's check: re-runs are attempts of the same run.
+    Locally incremental per job (macros/incremental/apoa_series_tables.sql).
 -#}
+{{
+    config(
+        materialized=apoa_series_materialization(),
+        unique_key='job_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
 with
 
-job_runs as (
+every_job_run as (
 
     select
         job_run_id,
@@ -21,6 +30,16 @@ job_runs as (
         state_load_seq
     from {{ ref('fct_job_runs') }}
     where run_id is not null
+
+),
+
+{{ apoa_touched_units_cte('every_job_run', 'job_key') }}
+
+job_runs as (
+
+    select *
+    from every_job_run
+    where true {{ apoa_only_touched_units('job_key') }}
 
 ),
 

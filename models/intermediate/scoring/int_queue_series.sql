@@ -1,4 +1,19 @@
-{#- The queue series of each runner pool: every job that waited for a runner with these labels. -#}
+{#- The queue series of each runner pool: every job that waited for a runner with these labels.
+    Locally incremental per pool (macros/incremental/apoa_series_tables.sql). -#}
+{{
+    config(
+        materialized=apoa_series_materialization(),
+        unique_key='series_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
+{%- set season_hours = var('apoa_season_block_hours', 4) -%}
+{%- set log_offset = var('apoa_queue_log_offset_seconds', 10) -%}
+{%- set fingerprint = local_md5(
+    'season_block_hours=' ~ season_hours ~ ';queue_log_offset_seconds=' ~ log_offset
+) -%}
+
 with
 
 job_runs as (
@@ -40,10 +55,22 @@ pooled as (
 
 ),
 
-queued_jobs as (
+eligible as (
 
     select
         {{ surrogate_key(['owner', 'runner_label']) }} as series_key,
+        *
+    from pooled
+    where runner_label != ''
+
+),
+
+{{ apoa_touched_units_cte('eligible', 'series_key', fingerprint) }}
+
+queued_jobs as (
+
+    select
+        series_key,
         job_run_id,
         job_key,
         is_default_branch,
@@ -55,14 +82,15 @@ queued_jobs as (
         ) as series_position,
         cast(queue_seconds as {{ type_double() }}) as observed_value,
         -- an offset keeps 1 s -> 3 s from looking like a 3x spike
-        ln(queue_seconds + {{ var('apoa_queue_log_offset_seconds', 10) }}) as log_value,
-        {{ season_bucket('created_at', var('apoa_season_block_hours', 4)) }} as season_bucket,
+        ln(queue_seconds + {{ log_offset }}) as log_value,
+        {{ season_bucket('created_at', season_hours) }} as season_bucket,
         created_at as scored_at,
         started_at as known_at,
         -- which series changed since the scores were built (macros/incremental/apoa_series_scores.sql)
-        state_load_seq
-    from pooled
-    where runner_label != ''
+        state_load_seq,
+        '{{ fingerprint }}' as series_fingerprint
+    from eligible
+    where true {{ apoa_only_touched_units('series_key') }}
 
 )
 
