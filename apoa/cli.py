@@ -10,10 +10,12 @@ traceback (APOA_DEBUG=1 shows the traceback of an unexpected error).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from apoa.settings import Settings
@@ -337,9 +339,9 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         elif isinstance(owner, LocalWarehouse):
             from apoa.server import create_server_app
 
-            os.environ.setdefault("APOA_LOG_LEVEL", "WARNING")  # a line per message is noise here
             app = create_server_app(owner)
-            replay.deliver_http(messages, replay.test_client_poster(_flask_app(app)))
+            with _log_level_unless_set("WARNING"):  # a line per message is noise here
+                replay.deliver_http(messages, replay.test_client_poster(_flask_app(app)))
         else:
             print(f"apoa serve is running: sending to it at {owner.url}", flush=True)
             replay.deliver_http(messages, replay.url_poster(owner.url))
@@ -347,6 +349,19 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
         if isinstance(owner, LocalWarehouse):
             owner.close()
     return 0
+
+
+@contextlib.contextmanager
+def _log_level_unless_set(level: str) -> Iterator[None]:
+    """APOA_LOG_LEVEL for the block only: main() also runs inside other processes (tests)."""
+    if "APOA_LOG_LEVEL" in os.environ:
+        yield
+        return
+    os.environ["APOA_LOG_LEVEL"] = level
+    try:
+        yield
+    finally:
+        os.environ.pop("APOA_LOG_LEVEL", None)
 
 
 def _flask_app(app):

@@ -68,8 +68,10 @@ def start_served(home: Path, emulator: PubSubEmulator) -> Served:
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # INFO whatever an earlier test of this worker left in os.environ: tests read the
+    # "landed" lines (their trace fields) from serve.log
     env = {**os.environ, "APOA_HOME": str(home), "APOA_PUBSUB_PROJECT": PROJECT,
-           "PUBSUB_EMULATOR_HOST": emulator.host}  # fmt: skip
+           "PUBSUB_EMULATOR_HOST": emulator.host, "APOA_LOG_LEVEL": "INFO"}  # fmt: skip
     log = open(home / "serve.log", "ab")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "apoa.cli", "serve", "--port", str(port)],

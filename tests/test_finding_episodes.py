@@ -17,7 +17,6 @@ publishes. Whatever kinds fct_findings produces, the published events must show:
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -118,7 +117,8 @@ def replayed(tmp_path_factory):
         messages, expected = _generated_history()
         source = "apoa.generator"
     assert expected, "the history has no episode to look for"
-    os.environ.setdefault("APOA_LOG_LEVEL", "WARNING")
+    log_level = pytest.MonkeyPatch()  # undone below: later modules of this worker log at INFO
+    log_level.setenv("APOA_LOG_LEVEL", "WARNING")
     home = tmp_path_factory.mktemp("episodes") / "home"
     warehouse = LocalWarehouse(Settings(home=home))
     served = create_server_app(warehouse)
@@ -156,6 +156,7 @@ def replayed(tmp_path_factory):
             server.shutdown()
         set_sink(None)
         warehouse.close()
+        log_level.undo()
 
 
 def _publish(warehouse, config: PublishConfig) -> list:
