@@ -344,8 +344,9 @@ def run_seed(
     keep: Path | None,
     scorers: tuple[str, ...] = SCORERS,
     show_details: bool = False,
+    runs: int = 240,
 ) -> tuple[Any, Any]:
-    history = generate_labeled_history(seed)
+    history = generate_labeled_history(seed, runs=runs)
     with tempfile.TemporaryDirectory(prefix=f"apoa-detection-{seed}-") as tmp:
         home = keep / str(seed) if keep else Path(tmp)
         home.mkdir(parents=True, exist_ok=True)
@@ -369,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scorers", nargs="+", choices=SCORERS, default=list(SCORERS), help="scorers to run"
     )
+    parser.add_argument("--runs", type=int, default=240, help="runs per job (default 240)")
     parser.add_argument(
         "--details", action="store_true", help="list each seed's misses and false findings"
     )
@@ -377,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now()
     histories, results = {}, []
     for seed in args.seeds:
-        history, result = run_seed(seed, extra, args.keep, tuple(args.scorers), args.details)
+        history, result = run_seed(
+            seed, extra, args.keep, tuple(args.scorers), args.details, args.runs
+        )
         histories[seed] = history
         results.append(result)
         print(f"seed {seed}: done", file=sys.stderr, flush=True)
