@@ -15,6 +15,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -51,8 +52,16 @@ def _release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def measure(runs_per_workflow: int) -> dict:
-    home = Path(tempfile.mkdtemp(prefix="apoa-micro-batch-")) / "home"
+def measure(runs_per_workflow: int, keep: Path | None = None) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="apoa-micro-batch-"))
+    home = (keep / str(runs_per_workflow)) if keep else work / "home"
+    try:
+        return _measure(runs_per_workflow, home)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # a history of 100k job runs is ~10 GB
+
+
+def _measure(runs_per_workflow: int, home: Path) -> dict:
     with LocalWarehouse(Settings(home=home)) as warehouse:
         messages = land_history(warehouse, runs_per_workflow)
         _release_freed_memory()
@@ -81,8 +90,9 @@ def measure(runs_per_workflow: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs-per-workflow", type=int, nargs="+", default=[60, 500])
+    parser.add_argument("--keep", type=Path, help="keep each warehouse under this directory")
     args = parser.parse_args(argv)
-    rows = [measure(size) for size in args.runs_per_workflow]
+    rows = [measure(size, args.keep) for size in args.runs_per_workflow]
     print("| history | full build | micro-batch runs | slowest models (last batch) |")
     print("|---:|---:|---:|---|")
     for row in rows:
