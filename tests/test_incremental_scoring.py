@@ -18,6 +18,7 @@ SERIES_SCORERS = (
     "ml_queue_spike_scores",
     "ml_failure_rate_scores",
     "ml_flaky_job_scores",
+    "ml_default_branch_broken_scores",
 )
 # numbered per job or runner pool, incremental like the scorers (apoa_series_tables.sql)
 SERIES_TABLES = ("int_duration_series", "int_queue_series", "int_failure_series")

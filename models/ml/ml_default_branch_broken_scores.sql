@@ -1,14 +1,27 @@
-{#- default_branch_broken scores (macros/scoring/job_run_scores.sql), one per workflow run of a job. -#}
+{#- default_branch_broken scores (macros/scoring/job_run_scores.sql), one per workflow run of a job.
+    Incremental like the other series scorers (macros/incremental/apoa_series_scores.sql): a
+    streak's start and the failure rate before it lie within the re-scored tail's context. -#}
+{{
+    config(
+        materialized=apoa_scores_materialization(),
+        unique_key='series_key',
+        incremental_strategy='delete+insert',
+    )
+}}
+
 with
 
-{{ default_branch_broken_score_ctes(ref('int_failure_series')) }},
+{{ apoa_rescore_cte(ref('int_failure_series')) }}
+
+{{ default_branch_broken_score_ctes(apoa_touched_series(ref('int_failure_series'))) }},
 
 series as (
 
     select
         job_run_id,
         job_key,
-        is_default_branch
+        is_default_branch,
+        state_load_seq
     from {{ ref('int_failure_series') }}
 
 ),
@@ -19,6 +32,8 @@ described as (
         scores.*,
         series.job_key,
         series.is_default_branch,
+        series.state_load_seq,
+        {{ apoa_scoring_fingerprint_sql() }} as scoring_fingerprint,
         cast(null as {{ dbt.type_string() }}) as runner_label,
         cast(null as {{ dbt.type_string() }}) as failure_signature
     from scores
@@ -27,4 +42,4 @@ described as (
 
 )
 
-select * from described
+{{ apoa_rescored_rows('described') }}

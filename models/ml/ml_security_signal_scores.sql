@@ -99,13 +99,50 @@ labelled_runs as (
         repository,
         run_id,
         created_at,
-        translate(runner_labels, '[]" ', '') as runner_label,
-        row_number() over (
-            partition by repository, translate(runner_labels, '[]" ', '')
-            order by created_at asc, job_run_id asc
-        ) as sighting_number
+        translate(runner_labels, '[]" ', '') as runner_label
     from job_runs
     where runner_labels is not null
+
+),
+
+-- the first job run of each label set in its repository (earliest, then lowest id), by
+-- aggregates: numbering every job run of the history by a window sorted it on every build
+label_first_times as (
+
+    select
+        repository,
+        runner_label,
+        min(created_at) as first_at
+    from labelled_runs
+    group by repository, runner_label
+
+),
+
+label_first_job_runs as (
+
+    select
+        labelled_runs.repository,
+        labelled_runs.runner_label,
+        min(labelled_runs.job_run_id) as job_run_id
+    from labelled_runs
+    inner join label_first_times
+        on
+            labelled_runs.repository = label_first_times.repository
+            and labelled_runs.runner_label = label_first_times.runner_label
+            and labelled_runs.created_at = label_first_times.first_at
+    group by labelled_runs.repository, labelled_runs.runner_label
+
+),
+
+first_sightings as (
+
+    select
+        labelled_runs.repository,
+        labelled_runs.runner_label,
+        labelled_runs.run_id
+    from labelled_runs
+    inner join label_first_job_runs
+        on labelled_runs.job_run_id = label_first_job_runs.job_run_id
 
 ),
 
@@ -118,12 +155,11 @@ new_runner_labels as (
         first_sightings.runner_label,
         concat('runner:', first_sightings.runner_label) as signature
     from labelled_runs
-    inner join labelled_runs as first_sightings
+    inner join first_sightings
         on
             labelled_runs.repository = first_sightings.repository
             and labelled_runs.runner_label = first_sightings.runner_label
             and labelled_runs.run_id = first_sightings.run_id
-            and first_sightings.sighting_number = 1
 
 ),
 
