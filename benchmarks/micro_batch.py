@@ -43,6 +43,8 @@ def land_history(warehouse: LocalWarehouse, runs_per_workflow: int) -> list[RawM
     cut = len(messages) - BATCHES * BATCH_DELIVERIES
     for start in range(0, cut, 1000):
         warehouse.land(messages[start : min(start + 1000, cut)], [])
+    # a build flushes with a 2-minute limit, which ~130k journaled rows can pass on a busy machine
+    warehouse.loader.flush(timeout=1800)
     return messages[cut:]
 
 

@@ -180,3 +180,48 @@ def test_a_series_var_renumbers_every_series_without_a_full_refresh(project_buil
             "select count(distinct series_fingerprint) as n from main.int_queue_series"
         )
         assert row == {"n": 1}
+
+
+def test_a_pool_tail_follows_job_runs_that_move_or_leave_every_pool(tmp_path):
+    """int_queue_series renumbers each touched pool from its earliest change: a job run whose
+    labels change leaves a gap in its old pool, and one left with no labels is deleted. Both
+    sit a third and half of the way into the history, so their pools' tails are long."""
+    history = generate_history(seed=11, runs_per_workflow=40)
+    messages = [
+        RawMessage(m.topic, f"g-{n}", None, m.attributes, None, json.dumps(m.data))
+        for n, m in enumerate(history.messages)
+    ]
+    completed = [
+        m
+        for m in history.messages
+        if m.attributes.get("github_event") == "workflow_job"
+        and m.data.get("action") == "completed"
+        and m.data["workflow_job"]["labels"] == ["ubuntu-latest"]
+    ]
+    moved, left = completed[len(completed) // 3], completed[len(completed) // 2]
+
+    def redelivered(message, labels: list[str], n: int) -> RawMessage:
+        # the same state sent again later (a later arrival wins a tie) with other labels
+        data = json.loads(json.dumps(message.data))
+        data["workflow_job"]["labels"] = labels
+        attributes = {**message.attributes, "github_delivery": f"relabelled-{n}"}
+        return RawMessage(message.topic, f"relabelled-{n}", None, attributes, None,
+                          json.dumps(data))  # fmt: skip
+
+    changes = [redelivered(moved, ["macos-latest"], 1), redelivered(left, [], 2)]
+    select = ["--select", *SERIES_SELECT]
+    with LocalWarehouse(Settings(home=tmp_path / "home")) as warehouse:
+        for step in (messages, changes):
+            warehouse.land(step, [])
+            warehouse.flush()
+            assert run_dbt(warehouse.settings, "run", select).success
+        incremental = digest(warehouse, "int_queue_series")
+        ids = [moved.data["workflow_job"]["id"], left.data["workflow_job"]["id"]]
+        pools = warehouse.query(
+            "select runner_label from main.int_queue_series as q "
+            "inner join main.fct_job_runs as j using (job_run_id) "
+            f"where j.job_id in ({ids[0]}, {ids[1]}) order by j.job_id = {ids[0]} desc"
+        )
+        assert run_dbt(warehouse.settings, "run", [*select, "--full-refresh"]).success
+        assert digest(warehouse, "int_queue_series") == incremental
+    assert [p["runner_label"] for p in pools] == ["macos-latest"]

@@ -4,9 +4,9 @@
     own series. Locally the duration, queue and failure series are incremental tables that
     rebuild each unit holding a job run whose state is newer than any they hold
     (`state_load_seq`) and replace that unit's rows (`delete+insert` on the unit): a job
-    (`job_key`: both of its branch classes) or a runner pool (`series_key`). Rebuilding the
-    whole table on every micro-batch made each batch cost the history. On BigQuery they stay
-    views.
+    (`job_key`: both of its branch classes). A runner pool holds jobs from the whole history,
+    so the queue series renumbers only its tail (below). Rebuilding the whole table on every
+    micro-batch made each batch cost the history. On BigQuery they stay views.
 
         {{ config(materialized=apoa_series_materialization(), unique_key='job_key',
                   incremental_strategy='delete+insert') }}
@@ -61,5 +61,113 @@
 {% macro apoa_only_touched_units(unit) -%}
     {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
         and {{ unit }} in (select touched_units.unit from touched_units)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A runner pool's series grows with the whole history, so its table is incremental by tail
+    (int_queue_series): each touched pool is renumbered from the earliest point a changed job
+    run has in it now, or had before (a job run whose labels changed leaves a gap in its old
+    pool), and the points before that keep their positions. Rows are replaced by job_run_id;
+    a job run that left every pool is deleted by `apoa_delete_left_pools`. -#}
+{% macro apoa_in_a_runner_pool() -%}
+    (
+        runner_labels is not null
+        and strpos(repository, '/') > 1
+        and queue_seconds >= 0
+        and translate(runner_labels, '[]" ', '') != ''
+    )
+{%- endmacro %}
+
+{% macro apoa_pool_tails_ctes(eligible, job_runs, fingerprint) -%}
+    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    pool_watermark as (
+
+        select coalesce(max(stored.state_load_seq), -1) as state_load_seq
+        from {{ this }} as stored
+        where stored.series_fingerprint = '{{ fingerprint }}'
+
+    ),
+
+    pool_changes as (
+
+        -- where a changed job run is now
+        select
+            changed.series_key,
+            changed.created_at
+        from {{ eligible }} as changed
+        where changed.state_load_seq > (select pool_watermark.state_load_seq from pool_watermark)
+        union all
+        -- where it was
+        select
+            stored.series_key,
+            stored.scored_at as created_at
+        from {{ this }} as stored
+        inner join {{ job_runs }} as changed
+            on stored.job_run_id = changed.job_run_id
+        where changed.state_load_seq > (select pool_watermark.state_load_seq from pool_watermark)
+        union all
+        -- numbered under other vars: the whole pool
+        select
+            stored.series_key,
+            stored.scored_at as created_at
+        from {{ this }} as stored
+        where stored.series_fingerprint != '{{ fingerprint }}'
+
+    ),
+
+    pool_cuts as (
+
+        select
+            series_key,
+            min(created_at) as tail_from
+        from pool_changes
+        group by series_key
+
+    ),
+
+    pool_tails as (
+
+        select
+            pool_cuts.series_key as tail_series_key,
+            pool_cuts.tail_from,
+            count(stored.job_run_id) as tail_offset
+        from pool_cuts
+        left join {{ this }} as stored
+            on
+                pool_cuts.series_key = stored.series_key
+                and stored.scored_at < pool_cuts.tail_from
+        group by pool_cuts.series_key, pool_cuts.tail_from
+
+    ),
+    {%- endif -%}
+{%- endmacro %}
+
+{#- `pool_tails.tail_offset +` before a tail's row_number() in an incremental build. -#}
+{% macro apoa_pool_tail_offset() -%}
+    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+        pool_tails.tail_offset +
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Only the touched pools' tails, in an incremental build. -#}
+{% macro apoa_only_pool_tails(eligible) -%}
+    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    inner join pool_tails
+        on
+            {{ eligible }}.series_key = pool_tails.tail_series_key
+            and {{ eligible }}.created_at >= pool_tails.tail_from
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Post-hook of int_queue_series: rows of job runs that are in no pool any more (a later
+    delivery without labels or start). Their tail was renumbered without them. -#}
+{% macro apoa_delete_left_pools() -%}
+    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    delete from {{ this }}
+    where job_run_id in (
+        select job_run_id
+        from {{ ref('fct_job_runs') }}
+        where not coalesce({{ apoa_in_a_runner_pool() }}, false)
+    )
     {%- endif -%}
 {%- endmacro %}

@@ -1,10 +1,14 @@
 {#- The queue series of each runner pool: every job that waited for a runner with these labels.
-    Locally incremental per pool (macros/incremental/apoa_series_tables.sql). -#}
+    Locally incremental: a pool grows with the whole history, so a micro-batch renumbers only
+    each touched pool's tail, from the earliest point a changed job run has (or had) in it
+    (`delete+insert` on job_run_id; macros/incremental/apoa_series_tables.sql has the
+    per-job series). A job run that left every pool (no labels, no start) is deleted after. -#}
 {{
     config(
         materialized=apoa_series_materialization(),
-        unique_key='series_key',
+        unique_key='job_run_id',
         incremental_strategy='delete+insert',
+        post_hook='{{ apoa_delete_left_pools() }}',
     )
 }}
 
@@ -48,10 +52,7 @@ pooled as (
         queue_seconds,
         state_load_seq
     from job_runs
-    where
-        runner_labels is not null
-        and strpos(repository, '/') > 1
-        and queue_seconds >= 0
+    where {{ apoa_in_a_runner_pool() }}
 
 ),
 
@@ -61,11 +62,10 @@ eligible as (
         {{ surrogate_key(['owner', 'runner_label']) }} as series_key,
         *
     from pooled
-    where runner_label != ''
 
 ),
 
-{{ apoa_touched_units_cte('eligible', 'series_key', fingerprint) }}
+{{ apoa_pool_tails_ctes('eligible', 'job_runs', fingerprint) }}
 
 queued_jobs as (
 
@@ -76,9 +76,9 @@ queued_jobs as (
         is_default_branch,
         head_branch,
         runner_label,
-        row_number() over (
-            partition by owner, runner_label
-            order by created_at asc, job_run_id asc
+        {{ apoa_pool_tail_offset() }} row_number() over (
+            partition by eligible.series_key
+            order by eligible.created_at asc, eligible.job_run_id asc
         ) as series_position,
         cast(queue_seconds as {{ type_double() }}) as observed_value,
         -- an offset keeps 1 s -> 3 s from looking like a 3x spike
@@ -90,7 +90,7 @@ queued_jobs as (
         state_load_seq,
         '{{ fingerprint }}' as series_fingerprint
     from eligible
-    where true {{ apoa_only_touched_units('series_key') }}
+    {{ apoa_only_pool_tails('eligible') }}
 
 )
 
