@@ -114,12 +114,19 @@ def check_page(
             "Ubuntu: apt-get install chromium"
         )
     page = Path(page).resolve()
-    with tempfile.TemporaryDirectory(prefix="apoa-chromium-") as profile:
+    # Chromium keeps its singleton socket in a directory of $TMPDIR that a stopped browser
+    # leaves behind: in a directory of our own it goes with it (a short path: a socket's
+    # path may not exceed 107 bytes).
+    with (
+        tempfile.TemporaryDirectory(prefix="apoa-chromium-") as profile,
+        tempfile.TemporaryDirectory(prefix="apoa-cr-") as scratch,
+    ):
         log = open(Path(profile) / "chromium.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen(
             [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
              f"--window-size={width},{height}", "about:blank"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "TMPDIR": scratch},
         )  # fmt: skip
         try:
             port = _devtools_port(Path(profile), process, timeout)

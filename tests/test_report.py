@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -132,6 +133,23 @@ def test_browser_check_catches_a_broken_page(tmp_path):
     assert check.external_requests == ["http://192.0.2.1/x.png"]
     assert check.empty_plots == ["plot-1"]
     assert not check.ok
+
+
+def test_the_browser_leaves_nothing_in_the_temporary_directory(tmp_path, monkeypatch):
+    """Chromium keeps a singleton socket in a directory of $TMPDIR and a stopped browser
+    leaves it there; 159 of them had piled up in /tmp before the check gave it a directory
+    of its own. (Short: a socket's path may not exceed 107 bytes.)"""
+    require_chromium()
+    scratch = Path(tempfile.mkdtemp(prefix="apoa-t-", dir="/tmp"))
+    try:
+        monkeypatch.setenv("TMPDIR", str(scratch))
+        monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+        page = tmp_path / "page.html"
+        page.write_text("<html><body data-plots='0'>nothing to draw</body></html>")
+        assert check_page(page, settle=0.1).ok
+        assert list(scratch.iterdir()) == []
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def test_page_is_self_contained_and_names_each_open_finding(demo, tmp_path):
