@@ -3,14 +3,14 @@
     at a time, so the scores of a series no new run reached are already right: locally the
     series scorers are incremental tables that re-score every series holding a job run whose
     state is newer than any they scored (`state_load_seq`) with today's scorer and vars
-    (`scoring_fingerprint`), and replace that series' rows (`delete+insert` on `series_key`).
+    (`scoring_fingerprint`), and replace that series' tail (the `series_tail` strategy below).
     Within such a series only its tail is scored again (`apoa_rescore_cte`): a runner pool's
     series grows with the whole history, and re-scoring it from its first job made every
     micro-batch cost the history. On BigQuery they stay tables rebuilt in full (no load
     sequence there, and the warehouse has the room).
 
         {{ config(materialized=apoa_scores_materialization(), unique_key='series_key',
-                  incremental_strategy='delete+insert') }}
+                  incremental_strategy='series_tail') }}
         with {{ apoa_rescore_cte(ref('int_duration_series')) }}
         {{ duration_regression_score_ctes(apoa_touched_series(ref('int_duration_series'))) }},
         ...
@@ -130,24 +130,56 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The rows a run writes for the series it touched: fresh scores from `rescore_from` on, the
-    stored ones before it (delete+insert replaces a series whole). -#}
+{#- The rows a run writes for the series it touched: fresh scores from `rescore_from` on, and
+    one marker row per touched series that carries its `rescore_from` (`is_tail_marker`;
+    these two columns are not stored). The `series_tail` strategy below deletes each touched
+    series' stored rows from there on and inserts the fresh ones: the head of a long series
+    stays where it is. (Writing the whole series back made every batch rewrite a runner
+    pool's scores from its first job.) -#}
 {% macro apoa_rescored_rows(scored) -%}
     {%- if apoa_scores_materialization() == 'incremental' and apoa_is_incremental() -%}
-        select fresh.*
+        select
+            fresh.*,
+            rescore.rescore_from as rescored_from,
+            false as is_tail_marker
         from {{ scored }} as fresh
         inner join rescore
             on fresh.series_key = rescore.series_key
         where fresh.series_position >= rescore.rescore_from
         union all by name
-        select kept.*
-        from {{ this }} as kept
-        inner join rescore
-            on kept.series_key = rescore.series_key
-        where kept.series_position < rescore.rescore_from
+        select
+            rescore.series_key,
+            rescore.rescore_from as rescored_from,
+            true as is_tail_marker
+        from rescore
     {%- else -%}
         select * from {{ scored }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- incremental_strategy='series_tail' (dbt looks up get_incremental_<strategy>_sql). The
+    marker rows name every touched series even when its tail scored nothing, so a series
+    that got shorter loses its stale rows too. -#}
+{% macro get_incremental_series_tail_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }} as stored
+    using (
+        select
+            series_key,
+            min(rescored_from) as rescored_from
+        from {{ source }}
+        group by series_key
+    ) as tails
+    where
+        stored.series_key = tails.series_key
+        and stored.series_position >= tails.rescored_from;
+
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }}
+    from {{ source }}
+    where not is_tail_marker
 {%- endmacro %}
 
 {#- Every anomaly-engine var (dbt_project.yml, from apoa_scorer on): scores are only reused

@@ -3,7 +3,7 @@
     config(
         materialized=apoa_scores_materialization(),
         unique_key='series_key',
-        incremental_strategy='delete+insert',
+        incremental_strategy='series_tail',
     )
 }}
 
