@@ -15,7 +15,6 @@ import contextlib
 import ctypes
 import gc
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -55,12 +54,11 @@ def _release_freed_memory() -> None:
 
 
 def measure(runs_per_workflow: int, keep: Path | None = None) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="apoa-micro-batch-"))
-    home = (keep / str(runs_per_workflow)) if keep else work / "home"
-    try:
-        return _measure(runs_per_workflow, home)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)  # a history of 100k job runs is ~10 GB
+    if keep:
+        return _measure(runs_per_workflow, keep / str(runs_per_workflow))
+    # removed after: a history of 100k job runs is ~10 GB
+    with tempfile.TemporaryDirectory(prefix="apoa-micro-batch-") as work:
+        return _measure(runs_per_workflow, Path(work) / "home")
 
 
 def _measure(runs_per_workflow: int, home: Path) -> dict:

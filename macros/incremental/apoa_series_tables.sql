@@ -97,21 +97,18 @@
         from {{ eligible }} as changed
         where changed.state_load_seq > (select pool_watermark.state_load_seq from pool_watermark)
         union all
-        -- where it was
+        -- where it was, and every point numbered under other vars (the whole pool)
         select
             stored.series_key,
             stored.scored_at as created_at
         from {{ this }} as stored
-        inner join {{ job_runs }} as changed
-            on stored.job_run_id = changed.job_run_id
-        where changed.state_load_seq > (select pool_watermark.state_load_seq from pool_watermark)
-        union all
-        -- numbered under other vars: the whole pool
-        select
-            stored.series_key,
-            stored.scored_at as created_at
-        from {{ this }} as stored
-        where stored.series_fingerprint != '{{ fingerprint }}'
+        where
+            stored.series_fingerprint != '{{ fingerprint }}'
+            or stored.job_run_id in (
+                select changed.job_run_id
+                from {{ job_runs }} as changed
+                where changed.state_load_seq > (select pool_watermark.state_load_seq from pool_watermark)
+            )
 
     ),
 
