@@ -5,8 +5,9 @@ has its own benchmark, benchmarks/ingest_load.py): GitHub deliveries as apoa.gen
 them (a workflow_job delivery is 8-10 KB, a workflow_run one about 21 KB), Cloud Logging
 entries for failed jobs only (at most 20 each) and one Cloud Monitoring point per job-minute
 (CPU and memory). A base history of about 10,000 job runs is generated once; larger sizes
-are copies of it under other repository names, ids and commits (an organisation with many
-repositories), made in SQL by string replacement. Then, each step in a process of its own
+are copies of it under other repository names, ids, commits and runner names (an
+organisation with many repositories, each on runners of its own), made in SQL by string
+replacement. Then, each step in a process of its own
 (wall time and that process's peak memory):
 
   floor        one `create table as select` per raw table, extracting every staged field
@@ -329,6 +330,17 @@ def _copy_select(copy_expr: str, where: str) -> str:
         (
             "'/' || repo_name",
             f"'/' || repo_name || case when {copy_expr} = 0 then '' else '-c' || {copy_expr} end",
+        ),
+        # Each copy runs on runners of its own: a runner runs one job at a time, and twins
+        # of every job on the same runner at the same second would make each batch's jobs
+        # neighbours (for time-window linking) of every copy's.
+        (
+            "'GitHub Actions '",
+            f"'GitHub Actions ' || case when {copy_expr} = 0 then '' else 'c' || {copy_expr} || '-' end",
+        ),
+        (
+            "'dp-runner-'",
+            f"'dp-runner-' || case when {copy_expr} = 0 then '' else 'c' || {copy_expr} || '-' end",
         ),
         (
             "repo_id",
