@@ -184,15 +184,32 @@ keyed_series as (
 
 ),
 
+-- what a series' points share, once per series: only series_id travels through the
+-- de-duplication below, whose hash table of every point with all of this was most of the
+-- model's time (a series' columns are functions of its identity, series_id's inputs)
+series as (
+
+    select
+        series_id,
+        any_value(metric_type) as metric_type,
+        any_value(metric_labels) as metric_labels,
+        any_value(resource_type) as resource_type,
+        any_value(resource_labels) as resource_labels,
+        any_value(link_source) as link_source,
+        any_value(link_run_id) as link_run_id,
+        any_value(link_run_attempt) as link_run_attempt,
+        any_value(link_job) as link_job,
+        any_value(runner_name) as runner_name
+    from keyed_series
+    group by series_id
+
+),
+
 points as (
 
     {{ json_explode(
         'keyed_series', 'points',
-        keep=[
-            'message_id', 'load_seq', 'ingested_at', 'series_id', 'metric_type', 'metric_labels',
-            'resource_type', 'resource_labels', 'metric_kind', 'value_type', 'unit', 'link_source',
-            'link_run_id', 'link_run_attempt', 'link_job', 'runner_name',
-        ],
+        keep=['message_id', 'load_seq', 'ingested_at', 'series_id', 'metric_kind', 'value_type', 'unit'],
         fields=point_paths,
     ) }}
 
@@ -202,13 +219,10 @@ renamed as (
 
     select
         {{ dbt.concat(['series_id', "'@'", "coalesce(end_time, '')"]) }} as point_id,
+        series_id,
         message_id,
         load_seq,
         ingested_at,
-        metric_type,
-        metric_labels,
-        resource_type,
-        resource_labels,
         metric_kind,
         value_type,
         unit,
@@ -220,12 +234,7 @@ renamed as (
         {{ dbt.safe_cast('bool_value', dbt.type_boolean()) }} as bool_value,
         string_value,
         {{ dbt.safe_cast('distribution_count', dbt.type_bigint()) }} as distribution_count,
-        {{ dbt.safe_cast('distribution_mean', type_double()) }} as distribution_mean,
-        link_source,
-        link_run_id,
-        link_run_attempt,
-        link_job,
-        runner_name
+        {{ dbt.safe_cast('distribution_mean', type_double()) }} as distribution_mean
     from points
 
 ),
@@ -239,40 +248,9 @@ ranked as (
 
 ),
 
-deduplicated as (
+first_copies as (
 
-    select
-        point_id,
-        message_id,
-        load_seq,
-        ingested_at,
-        metric_type,
-        metric_labels,
-        resource_type,
-        resource_labels,
-        metric_kind,
-        value_type,
-        unit,
-        start_at,
-        end_at,
-        double_value,
-        int64_value,
-        bool_value,
-        string_value,
-        distribution_count,
-        distribution_mean,
-        -- one number per point whatever its type (a distribution by its mean)
-        coalesce(
-            double_value,
-            cast(int64_value as {{ type_double() }}),
-            distribution_mean,
-            case when bool_value then 1.0 when not bool_value then 0.0 end
-        ) as point_value,
-        link_source,
-        link_run_id,
-        link_run_attempt,
-        link_job,
-        runner_name
+    select *
     from ranked
     where
         point_copy_number = 1
@@ -284,6 +262,46 @@ deduplicated as (
                 where landed.point_id = ranked.point_id
             )
         {%- endif %}
+
+),
+
+deduplicated as (
+
+    select
+        first_copies.point_id,
+        first_copies.message_id,
+        first_copies.load_seq,
+        first_copies.ingested_at,
+        series.metric_type,
+        series.metric_labels,
+        series.resource_type,
+        series.resource_labels,
+        first_copies.metric_kind,
+        first_copies.value_type,
+        first_copies.unit,
+        first_copies.start_at,
+        first_copies.end_at,
+        first_copies.double_value,
+        first_copies.int64_value,
+        first_copies.bool_value,
+        first_copies.string_value,
+        first_copies.distribution_count,
+        first_copies.distribution_mean,
+        -- one number per point whatever its type (a distribution by its mean)
+        coalesce(
+            first_copies.double_value,
+            cast(first_copies.int64_value as {{ type_double() }}),
+            first_copies.distribution_mean,
+            case when first_copies.bool_value then 1.0 when not first_copies.bool_value then 0.0 end
+        ) as point_value,
+        series.link_source,
+        series.link_run_id,
+        series.link_run_attempt,
+        series.link_job,
+        series.runner_name
+    from first_copies
+    inner join series
+        on first_copies.series_id = series.series_id
 
 )
 
