@@ -100,15 +100,29 @@ single_series as (
 ),
 
 -- a message holding a timeSeries array: one row per element, each parsed once
+series_lists as (
+
+    select
+        message_id,
+        load_seq,
+        ingested_at,
+        {{ json_path_array('message_fields', message_paths, 'time_series') }} as time_series
+    from parsed
+    -- before the lateral unnest: DuckDB's unnest machinery costs as much per message without
+    -- an array (most of them: an exporter sends one TimeSeries each) as with one
+    where {{ json_path_array('message_fields', message_paths, 'time_series') }} is not null
+
+),
+
 series_elements as (
 
     select
-        parsed.message_id,
-        parsed.load_seq,
-        parsed.ingested_at,
+        series_lists.message_id,
+        series_lists.load_seq,
+        series_lists.ingested_at,
         {{ json_extract_paths('series', series_paths) }} as series_fields
-    from parsed
-    {{ json_array_elements(json_path_array('message_fields', message_paths, 'time_series'), 'series') }}
+    from series_lists
+    {{ json_array_elements('series_lists.time_series', 'series') }}
 
 ),
 
