@@ -19,6 +19,10 @@ replacement. Then, each step in a process of its own
 and prints a table, with the disk used.
 
     .venv/bin/python -m benchmarks.data_model --sizes 10000 100000 1000000
+
+A 1M warehouse takes some 20 minutes to fill: `--keep` leaves each size's warehouse in
+--work-dir, and `--reuse` measures it again (the full run with --full-refresh, the
+incremental step with the next copy) without filling it anew.
 """
 
 from __future__ import annotations
@@ -318,6 +322,7 @@ def _copy_select(copy_expr: str, where: str) -> str:
         shifted = f"cast(cast({column} as hugeint) + {copy_expr} * {step} as varchar)"
         return f"case when {column} = '{NEVER}' then {column} else {shifted} end"
 
+    runner_suffix = f"case when {copy_expr} = 0 then '' else 'c' || {copy_expr} || '-' end"
     renames = (
         ("run_id", offset("run_id", RUN_ID_STEP)),
         ("job_id", offset("job_id", JOB_ID_STEP)),
@@ -334,14 +339,8 @@ def _copy_select(copy_expr: str, where: str) -> str:
         # Each copy runs on runners of its own: a runner runs one job at a time, and twins
         # of every job on the same runner at the same second would make each batch's jobs
         # neighbours (for time-window linking) of every copy's.
-        (
-            "'GitHub Actions '",
-            f"'GitHub Actions ' || case when {copy_expr} = 0 then '' else 'c' || {copy_expr} || '-' end",
-        ),
-        (
-            "'dp-runner-'",
-            f"'dp-runner-' || case when {copy_expr} = 0 then '' else 'c' || {copy_expr} || '-' end",
-        ),
+        ("'GitHub Actions '", f"'GitHub Actions ' || {runner_suffix}"),
+        ("'dp-runner-'", f"'dp-runner-' || {runner_suffix}"),
         (
             "repo_id",
             f"""'"id":' || cast(cast(substr(repo_id, 6) as bigint) """
@@ -412,23 +411,39 @@ def disk_gib(directory: Path) -> float:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) / 2**30
 
 
-def bench_size(job_runs: int, base: Base, work: Path, selection: list[str]) -> dict[str, Any]:
+def bench_size(
+    job_runs: int, base: Base, work: Path, selection: list[str], reuse: bool = False
+) -> dict[str, Any]:
     import duckdb
 
     from ingest.raw_tables import duckdb_ddl
 
     load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     directory = work / str(job_runs)
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
     db_path = directory / "apoa.duckdb"
     copies = max(1, round(job_runs / base.job_runs))
     started = time.perf_counter()
-    con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
-    for statement in duckdb_ddl():
-        con.execute(statement)
-    load_base(con, base)
-    rows = fill(con, copies)
+    if reuse and db_path.exists():
+        # a kept warehouse (--keep) measured again: its raw rows as they are, the next copy
+        # for the incremental step after the ones it already holds
+        con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
+        last_copy = con.execute(
+            "select max(cast(split_part(message_id, '-', 3) as integer)) "
+            "from raw.raw_github_events where message_id like 'bench-%'"
+        ).fetchone()[0]
+        copies = last_copy + 1
+        rows = sum(
+            con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+            for table in RAW_TABLES.values()
+        )
+    else:
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        con = duckdb.connect(str(db_path), config={"memory_limit": MEMORY_LIMIT})
+        for statement in duckdb_ddl():
+            con.execute(statement)
+        load_base(con, base)
+        rows = fill(con, copies)
     sizes = dict(
         con.execute(
             "select json_extract_string(attributes, '$.github_event'), "
@@ -445,8 +460,9 @@ def bench_size(job_runs: int, base: Base, work: Path, selection: list[str]) -> d
 
     floor = measured("floor", db_path)
     print(f"[{job_runs}] floor {floor['seconds']:.1f}s", flush=True)
-    full = measured("run", db_path, "run", *selection)
+    full = measured("run", db_path, "run", "--full-refresh", *selection)
     print(f"[{job_runs}] dbt run {full['seconds']:.1f}s", flush=True)
+    built_job_runs = job_runs_in(db_path) if reuse else base.job_runs * copies
     test = measured("test", db_path, "test", *selection)
     print(f"[{job_runs}] dbt test {test['seconds']:.1f}s", flush=True)
 
@@ -467,7 +483,7 @@ def bench_size(job_runs: int, base: Base, work: Path, selection: list[str]) -> d
         flush=True,
     )
     return {
-        "job_runs": base.job_runs * copies,
+        "job_runs": built_job_runs,
         "raw_rows": rows,
         "added_rows": added,
         "payload_bytes": sizes,
@@ -481,6 +497,17 @@ def bench_size(job_runs: int, base: Base, work: Path, selection: list[str]) -> d
         "load_before": load_before,
         "load_after": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
     }
+
+
+def job_runs_in(db_path: Path) -> int:
+    """Job runs in the built data model of a kept warehouse, before its incremental step."""
+    import duckdb
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute("select count(*) from main.fct_job_runs").fetchone()[0]
+    finally:
+        con.close()
 
 
 def report(results: list[dict[str, Any]]) -> None:
@@ -527,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep each size's warehouse")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure a size's kept warehouse again (after --keep) instead of filling a new one",
+    )
+    parser.add_argument(
         "--whole-project",
         action="store_true",
         help="run every model, the anomaly engine's too (default: the data model's models)",
@@ -544,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
     results = []
     for size in args.sizes:
-        results.append(bench_size(size, base, args.work_dir, selection))
+        results.append(bench_size(size, base, args.work_dir, selection, args.reuse))
         if not args.keep:
             shutil.rmtree(args.work_dir / str(size), ignore_errors=True)
         report(results)
