@@ -7,8 +7,8 @@ entries for failed jobs only (at most 20 each) and one Cloud Monitoring point pe
 (CPU and memory). A base history of about 10,000 job runs is generated once; larger sizes
 are copies of it under other repository names, ids, commits and runner names (an
 organisation with many repositories, each on runners of its own), made in SQL by string
-replacement. Then, each step in a process of its own
-(wall time and that process's peak memory):
+replacement. Then, each step in a process of its own (wall time and that process's peak
+memory):
 
   floor        one `create table as select` per raw table, extracting every staged field
                with a single json_extract_string(payload, [paths...]) call (the paths are
