@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from apoa.settings import Settings
 
 _lock = threading.Lock()
+SLOWEST_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,8 @@ class BuildResult:
     success: bool
     nodes: int
     failures: list[str]
+    # The slowest nodes, (name, seconds): where a slow micro-batch went, in its log line.
+    slowest: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict:
         return {"success": self.success, "nodes": self.nodes, "failures": self.failures}
@@ -51,12 +54,17 @@ def run_dbt(
     with _lock:
         outcome = dbtRunner(manifest=manifest).invoke(_args(settings, command, extra))
     failures: list[str] = []
-    nodes = 0
+    timings: list[tuple[str, float]] = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         for result in outcome.result.results:
-            nodes += 1
+            timings.append((result.node.name, round(result.execution_time or 0.0, 2)))
             if str(result.status) in ("error", "fail"):
                 failures.append(f"{result.node.unique_id}: {result.message}")
     if outcome.exception is not None:
         failures.append(str(outcome.exception))
-    return BuildResult(success=bool(outcome.success), nodes=nodes, failures=failures)
+    return BuildResult(
+        success=bool(outcome.success),
+        nodes=len(timings),
+        failures=failures,
+        slowest=tuple(sorted(timings, key=lambda timing: -timing[1])[:SLOWEST_SHOWN]),
+    )

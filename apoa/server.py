@@ -193,7 +193,7 @@ class RunningServer:
 
             warehouse.prepare_micro_batches()
             self.trigger = BuildTrigger(
-                build=lambda select: warehouse.run_micro_batch(select).success,
+                build=warehouse.run_micro_batch,
                 publish=lambda: len(warehouse.publish()),
                 # a whole run leaves a large log that the next micro-batch would fold in
                 after_publish=lambda: warehouse.checkpoint(min_wal_bytes=64 * 2**20),

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from apoa.dbt_build import BuildResult
 from ingest.envelope import RawMessage
 from ingest.log import log
 
@@ -55,7 +56,7 @@ class BatchStats:
 class BuildTrigger:
     def __init__(
         self,
-        build: Callable[[str], bool],
+        build: Callable[[str], BuildResult],
         publish: Callable[[], int],
         quiet_seconds: float = 0.5,
         max_wait_seconds: float = 3.0,
@@ -103,13 +104,17 @@ class BuildTrigger:
             whole = started - self._last_whole_run >= self._full_every
             select = WHOLE_RUN_SELECT if whole else MICRO_BATCH_SELECT
             try:
-                ok = self._build(select)
+                result = self._build(select)
                 elapsed = time.monotonic() - started
                 self.stats.builds += 1
                 self.stats.build_seconds.append(elapsed)
-                if not ok:
+                if not result.success:
                     self.stats.failures += 1
-                    log("ERROR", "micro-batch build failed; the next event retries")
+                    log(
+                        "ERROR",
+                        "micro-batch build failed; the next event retries",
+                        failures=result.failures[:3],
+                    )
                     continue
                 if whole:
                     self._last_whole_run = started
@@ -121,6 +126,7 @@ class BuildTrigger:
                     seconds=round(elapsed, 2),
                     published=published,
                     select=select,
+                    slowest=[f"{name} {seconds:.2f}s" for name, seconds in result.slowest],
                 )
                 self._after_publish()
             except Exception as error:  # noqa: BLE001 - keep the trigger alive for the next event

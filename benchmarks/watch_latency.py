@@ -206,16 +206,37 @@ def publish_live(messages: list, rate: float, results: Results) -> None:
     results.publish_seconds = time.monotonic() - started
 
 
-def build_times(log_path: Path) -> list[float]:
-    seconds = []
+@dataclass
+class Build:
+    seconds: float
+    slowest: list[tuple[str, float]]  # the batch's slowest models, as `apoa watch` logs them
+
+
+def builds_logged(log_path: Path) -> list[Build]:
+    builds = []
     for line in log_path.read_text(errors="replace").splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
         if entry.get("message") == "micro-batch built":
-            seconds.append(float(entry["seconds"]))
-    return seconds
+            pairs = [item.rsplit(" ", 1) for item in entry.get("slowest", [])]
+            slowest = [(name, float(seconds.rstrip("s"))) for name, seconds in pairs]
+            builds.append(Build(float(entry["seconds"]), slowest))
+    return builds
+
+
+def slowest_models(builds: list[Build], shown: int = 5) -> list[str]:
+    """The models that were among a batch's slowest most often, with their median time."""
+    times: dict[str, list[float]] = {}
+    for build in builds:
+        for name, seconds in build.slowest:
+            times.setdefault(name, []).append(seconds)
+    ranked = sorted(times.items(), key=lambda item: -sum(item[1]))[:shown]
+    return [
+        f"{name} {statistics.median(values):.2f} s (in {len(values)} of {len(builds)})"
+        for name, values in ranked
+    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -223,7 +244,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def report(prep: dict, results: Results, builds: list[float], rate: float) -> str:
+def report(prep: dict, results: Results, logged: list[Build], rate: float) -> str:
+    builds = [build.seconds for build in logged]
     latencies = []
     unmatched = 0
     for arrived, body in results.arrivals:
@@ -266,6 +288,7 @@ def report(prep: dict, results: Results, builds: list[float], rate: float) -> st
     row("micro-batch build (dbt run, in process)", builds)
     if builds:
         lines.append(f"builds: {len(builds)}, mean {statistics.fmean(builds):.1f} s")
+        lines.append("slowest models per build (median): " + "; ".join(slowest_models(logged)))
     lines.append("")
     lines.append("finding events (kind, status, entity):")
     for _, body in results.arrivals:
@@ -324,7 +347,7 @@ def main() -> int:
             watch.wait(timeout=120)
         emulator.stop()
     print()
-    print(report(prep, results, build_times(work / "watch.log"), args.rate))
+    print(report(prep, results, builds_logged(work / "watch.log"), args.rate))
     if args.home is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from apoa.dbt_build import BuildResult
 from apoa.demo import finding_entity, wait_for_server
 from apoa.emulator import create_pull_subscription, free_port, pull_all
 from apoa.generator import generate_history, write_jsonl
@@ -44,7 +45,7 @@ def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed()
     def builds_for(full_every_seconds: float) -> list[str]:
         selected: list[str] = []
         trigger = BuildTrigger(
-            build=lambda select: selected.append(select) or True,
+            build=lambda select: selected.append(select) or BuildResult(True, 1, []),
             publish=lambda: 0,
             quiet_seconds=0.01,
             max_wait_seconds=0.05,
@@ -60,6 +61,32 @@ def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed()
 
     assert builds_for(3600) == [MICRO_BATCH_SELECT] * 3
     assert builds_for(0) == [WHOLE_RUN_SELECT] * 3
+
+
+def test_trigger_logs_each_build_with_its_slowest_models(capsys):
+    results = iter([
+        BuildResult(False, 2, ["model.apoa.fct_job_runs: out of memory"]),
+        BuildResult(True, 2, [], slowest=(("fct_findings", 0.5), ("fct_job_runs", 0.25))),
+    ])  # fmt: skip
+    built = []
+    trigger = BuildTrigger(
+        build=lambda select: next(results),
+        publish=lambda: built.append(1) or 0,
+        quiet_seconds=0.01,
+        max_wait_seconds=0.05,
+    )
+    for _ in range(2):
+        trigger.notify([message("workflow_job", "completed")])
+        deadline = time.monotonic() + 10
+        while trigger.stats.builds < _ + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    trigger.stop()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    failed = next(line for line in lines if line["severity"] == "ERROR")
+    assert failed["failures"] == ["model.apoa.fct_job_runs: out of memory"]
+    done = next(line for line in lines if line["message"] == "micro-batch built")
+    assert done["slowest"] == ["fct_findings 0.50s", "fct_job_runs 0.25s"]
+    assert built == [1]  # a failed build publishes nothing
 
 
 def diagnosis(remote, replayed: int, home, arrived: set) -> str:
