@@ -30,6 +30,9 @@ from typing import Any
 TOPIC = "github-events"
 HOOK_ID = "421337001"
 DEFAULT_START = datetime(2026, 9, 1, tzinfo=UTC)
+# Ids per second of start after DEFAULT_START: a day later is ~8.6e9 on, more than a
+# history of 10,000 jobs spans (~8e8).
+ID_SHIFT_PER_SECOND = 100_000
 
 FAILURE_WINDOW_RUNS = 12  # consecutive runs of the failure_rate anomaly
 # The failure_rate anomaly: this share of the window's first attempts fail, and a re-run of
@@ -662,9 +665,11 @@ def _simulate_run(
     return run
 
 
-def _assign_ids(rng: random.Random, runs: list[_Run]) -> None:
+def _assign_ids(rng: random.Random, runs: list[_Run], shift: int = 0) -> None:
     """GitHub ids grow with time across the whole site: hand them out in creation order."""
-    run_id, suite_id, job_id = 17_342_000_000, 45_120_000_000, 48_610_000_000
+    run_id, suite_id, job_id = (
+        base + shift for base in (17_342_000_000, 45_120_000_000, 48_610_000_000)
+    )
     for run in sorted(runs, key=lambda r: r.created):
         run_id += rng.randint(2_000, 60_000)
         suite_id += rng.randint(4_000, 120_000)
@@ -1097,7 +1102,11 @@ def generate_history(
         start = start.replace(tzinfo=UTC)
     inj, injected = _injection(seed, runs_per_workflow) if inject else (None, [])
     runs = _simulate(seed, runs_per_workflow, int(start.timestamp()), inj)
-    _assign_ids(random.Random(f"{seed}:ids"), runs)
+    # GitHub's ids grow with time: a history that starts later takes a later stretch of them,
+    # so histories with different starts (a stream after a kept history) share no job, run or
+    # delivery id. The default start keeps the ids it always had.
+    later = max(0, int((start - DEFAULT_START).total_seconds()))
+    _assign_ids(random.Random(f"{seed}:ids"), runs, shift=later * ID_SHIFT_PER_SECOND)
 
     tpl = _Templates.build()
     pending: list[tuple[int, int, str, str, dict[str, Any]]] = []
@@ -1123,7 +1132,7 @@ def generate_history(
             emit(att.completed, "workflow_run", run, _run_payload(tpl, "completed", run, att))
     pending.sort(key=lambda item: item[:2])
 
-    delivery_rng = random.Random(f"{seed}:delivery")
+    delivery_rng = random.Random(f"{seed}:delivery" if not later else f"{seed}:{later}:delivery")
     messages = [
         Message(
             topic=TOPIC,

@@ -55,6 +55,7 @@ TAIL_RUNS = 20
 class Stream:
     before: list  # landed and built before watching
     live: list  # published at the rate while watching
+    stamp: str = ""  # of its start, when not the generator's default: ids unique per stream
 
 
 @dataclass
@@ -65,23 +66,30 @@ class Results:
     arrivals: list[tuple[float, dict]] = field(default_factory=list)
 
 
-def make_stream(seed: int, runs: int, lead_runs: int, streams: int) -> Stream:
+def make_stream(
+    seed: int, runs: int, lead_runs: int, streams: int, start: datetime | None = None
+) -> Stream:
     """`streams` generated histories (seeds seed, seed + 1, ...), each under an owner of its
-    own and each with one injected regression; their live parts interleave in send order."""
+    own and each with one injected regression; their live parts interleave in send order.
+    `start`: when the histories begin (the generator's default without it)."""
     befores, lives = [], []
+    stamp = f"-{start:%Y%m%d%H%M}" if start else ""
     for index in range(streams):
-        before, live = _one_stream(seed + index, runs, lead_runs, f"{STREAM_OWNER}-{index}")
+        owner = f"{STREAM_OWNER}{stamp}-{index}"
+        before, live = _one_stream(seed + index, runs, lead_runs, owner, start)
         befores.extend(before)
         lives.append(live)
     interleaved = [m for group in itertools.zip_longest(*lives) for m in group if m is not None]
-    return Stream(befores, interleaved)
+    return Stream(befores, interleaved, stamp)
 
 
-def _one_stream(seed: int, runs: int, lead_runs: int, owner: str) -> tuple[list, list]:
-    from apoa.generator import generate_history
+def _one_stream(
+    seed: int, runs: int, lead_runs: int, owner: str, start: datetime | None
+) -> tuple[list, list]:
+    from apoa.generator import DEFAULT_START, generate_history
     from apoa.replay import parse_lines
 
-    history = generate_history(seed=seed, runs_per_workflow=runs)
+    history = generate_history(seed=seed, runs_per_workflow=runs, start=start or DEFAULT_START)
     [regression] = [a for a in history.injected if a.kind == "duration_regression"]
     lines = [
         message.to_json_line().replace("aetherveil/", f"{owner}/") for message in history.messages
@@ -128,7 +136,7 @@ def prepare(home: Path, stream: Stream) -> dict:
         rows = [
             RawMessage(
                 topic=m.topic,
-                message_id=f"latency-before-{index}",
+                message_id=f"latency-before-{stream.stamp}{index}",
                 publish_time=now,
                 attributes=m.attributes,
                 subscription=None,
@@ -311,12 +319,19 @@ def main() -> int:
     args = parser.parse_args()
 
     from apoa.emulator import PubSubEmulator, create_pull_subscription
+    from apoa.settings import Settings
+    from benchmarks.micro_batch import history_end
 
     os.environ["NO_GCE_CHECK"] = "true"
     work = Path(tempfile.mkdtemp(prefix="apoa-latency-"))
     home = args.home or work / "home"
     home.mkdir(parents=True, exist_ok=True)
-    stream = make_stream(args.seed, args.runs, args.lead_runs, args.streams)
+    # New work is newer than the history it joins: a stream back-dated into a kept home's
+    # history would sit in the middle of its runner pools' series.
+    start = None
+    if args.home and Settings(home=home).db_path.exists():
+        start = history_end(home)
+    stream = make_stream(args.seed, args.runs, args.lead_runs, args.streams, start)
     print(f"stream: {len(stream.before)} deliveries before, {len(stream.live)} live", flush=True)
     # In a process of its own: the dbt adapter keeps the DuckDB file open until its process
     # ends, and `apoa watch` must become the warehouse's only owner.

@@ -9,13 +9,14 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from apoa.generator import (
+    DEFAULT_START,
     FAILURE_WINDOW_RUNS,
     HOOK_ID,
     TOPIC,
@@ -100,6 +101,36 @@ def test_different_seed_gives_different_output() -> None:
     first = generate_history(seed=11, runs_per_workflow=15)
     other = generate_history(seed=12, runs_per_workflow=15)
     assert [m.to_json_line() for m in first.messages] != [m.to_json_line() for m in other.messages]
+
+
+def _ids(history: History) -> tuple[set, set, set]:
+    jobs, runs, deliveries = set(), set(), set()
+    for message in history.messages:
+        deliveries.add(message.attributes["github_delivery"])
+        if "workflow_job" in message.data:
+            jobs.add(message.data["workflow_job"]["id"])
+        if "workflow_run" in message.data:
+            runs.add(message.data["workflow_run"]["id"])
+    return jobs, runs, deliveries
+
+
+def test_a_later_start_takes_ids_of_its_own_and_the_default_keeps_its_ids() -> None:
+    """A stream generated after a kept history (the latency benchmarks) must not merge with
+    it, nor with another stream of the same seed that starts elsewhere."""
+    default = generate_history(seed=11, runs_per_workflow=15)
+    explicit = generate_history(seed=11, runs_per_workflow=15, start=DEFAULT_START)
+    assert _ids(explicit) == _ids(default)
+    day_later = generate_history(
+        seed=11, runs_per_workflow=15, start=DEFAULT_START + timedelta(days=1)
+    )
+    two_days = generate_history(
+        seed=11, runs_per_workflow=15, start=DEFAULT_START + timedelta(days=2)
+    )
+    for one, other in [(default, day_later), (day_later, two_days), (default, two_days)]:
+        for first_ids, other_ids in zip(_ids(one), _ids(other), strict=True):
+            assert first_ids and other_ids and not first_ids & other_ids
+    # ids still grow with time
+    assert max(_ids(default)[0]) < min(_ids(day_later)[0])
 
 
 def test_default_history_size_and_speed(history: History) -> None:
