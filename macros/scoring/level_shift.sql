@@ -61,9 +61,10 @@
             scored.series_position,
             history.log_value
         from points as scored
-        inner join points as history
+        inner join {{ apoa_band_rows('points', 'series_position', p.w) }} as history
             on
                 scored.series_key = history.series_key
+                and history.band_block = {{ apoa_band_block('scored.series_position', -p.w, p.w) }}
                 and history.series_position < scored.series_position
                 and history.series_position >= scored.series_position - {{ p.w }}
 
@@ -109,10 +110,14 @@
             scored.series_position,
             history.residual
         from residuals as scored
-        inner join residuals as history
+        inner join {{ apoa_band_rows('residuals', 'bucket_position', var('apoa_season_window_runs')) }} as history
             on
                 scored.series_key = history.series_key
                 and scored.season_bucket = history.season_bucket
+                and history.band_block = {{ apoa_band_block(
+                    'scored.bucket_position',
+                    -var('apoa_season_window_runs'), var('apoa_season_window_runs')
+                ) }}
                 and history.bucket_position < scored.bucket_position
                 and history.bucket_position >= scored.bucket_position - {{ var('apoa_season_window_runs') }}
         where history.residual is not null
@@ -172,9 +177,10 @@
             later.log_value - later.season_offset as adjusted_value,
             later.known_at
         from adjusted as scored
-        inner join adjusted as later
+        inner join {{ apoa_band_rows('adjusted', 'series_position', p.k) }} as later
             on
                 scored.series_key = later.series_key
+                and later.band_block = {{ apoa_band_block('scored.series_position', 0, p.k) }}
                 and later.series_position >= scored.series_position
                 and later.series_position < scored.series_position + {{ p.k }}
 
@@ -218,9 +224,10 @@
             history.log_value,
             history.log_value - history.season_offset as adjusted_value
         from adjusted as scored
-        inner join adjusted as history
+        inner join {{ apoa_band_rows('adjusted', 'series_position', p.w) }} as history
             on
                 scored.series_key = history.series_key
+                and history.band_block = {{ apoa_band_block('scored.series_position', -p.w, p.w) }}
                 and history.series_position < scored.series_position
                 and history.series_position >= scored.series_position - {{ p.w }}
 
@@ -247,6 +254,25 @@
 
     ),
 
+    -- each point inside a first-pass episode, once per episode that holds it (an equality for
+    -- the join below: a range join on a runner pool's series compares every point with every
+    -- episode, for every one of the reach points before each point)
+    first_incident_points as (
+
+        select
+            adjusted.series_key,
+            adjusted.series_position,
+            first_episodes.start_position,
+            first_episodes.episode_id
+        from adjusted
+        inner join first_episodes
+            on
+                adjusted.series_key = first_episodes.series_key
+                and adjusted.series_position >= first_episodes.start_position
+                and adjusted.series_position <= first_episodes.end_position
+
+    ),
+
     -- ... and the points of other first-pass episodes (incidents) stay out of every baseline
     second_candidate_pairs as (
 
@@ -261,17 +287,17 @@
             on
                 scored.series_key = segment_starts.series_key
                 and scored.series_position = segment_starts.series_position
-        inner join adjusted as history
+        inner join {{ apoa_band_rows('adjusted', 'series_position', reach) }} as history
             on
                 scored.series_key = history.series_key
+                and history.band_block = {{ apoa_band_block('scored.series_position', -reach, reach) }}
                 and history.series_position < scored.series_position
                 and history.series_position >= scored.series_position - {{ reach }}
                 and history.series_position >= segment_starts.segment_start
-        left join first_episodes as incidents
+        left join first_incident_points as incidents
             on
                 history.series_key = incidents.series_key
-                and history.series_position >= incidents.start_position
-                and history.series_position <= incidents.end_position
+                and history.series_position = incidents.series_position
                 and incidents.start_position != segment_starts.segment_start
         where incidents.episode_id is null
 
