@@ -238,19 +238,43 @@
     {{ _level_shift_episodes(kind, 'first', p) }},
 
     -- second pass: a new level accepted at c starts a new segment for the points after it
+    -- (the latest start of an accepted episode that ended before the point: a running maximum
+    -- over the points and a marker after each such episode's end, which sorts before the point
+    -- at its position; a join of every point with every earlier episode grew with both)
     segment_starts as (
 
         select
-            adjusted.series_key,
-            adjusted.series_position,
-            coalesce(max(first_episodes.start_position), 0) as segment_start
-        from adjusted
-        left join first_episodes
-            on
-                adjusted.series_key = first_episodes.series_key
-                and first_episodes.resolution = 'accepted'
-                and first_episodes.end_position < adjusted.series_position
-        group by adjusted.series_key, adjusted.series_position
+            series_key,
+            series_position,
+            coalesce(segment_start, 0) as segment_start
+        from (
+            select
+                series_key,
+                series_position,
+                is_point,
+                max(accepted_start) over (
+                    partition by series_key
+                    order by series_position asc, is_point asc
+                    rows between unbounded preceding and current row
+                ) as segment_start
+            from (
+                select
+                    series_key,
+                    series_position,
+                    true as is_point,
+                    cast(null as {{ dbt.type_bigint() }}) as accepted_start
+                from adjusted
+                union all
+                select
+                    series_key,
+                    end_position + 1 as series_position,
+                    false as is_point,
+                    start_position as accepted_start
+                from first_episodes
+                where resolution = 'accepted'
+            ) as points_and_markers
+        ) as running
+        where is_point
 
     ),
 
@@ -273,38 +297,58 @@
 
     ),
 
-    -- ... and the points of other first-pass episodes (incidents) stay out of every baseline
-    second_candidate_pairs as (
+    -- ... and the points of other first-pass episodes (incidents) stay out of every baseline:
+    -- a point's baseline is the W most recent others within reach. Where the W points just
+    -- before it are all eligible (most points) those are they, found without ranking the reach
+    -- behind every point (a top-W over reach pairs per point held 5.7 GB at 100,000 points).
+    second_near_pairs as (
+
+{{ _level_shift_second_candidates('adjusted', p.w) }}
+
+    ),
+
+    second_full_points as (
 
         select
-            scored.series_key,
-            scored.series_position,
-            history.series_position as history_position,
-            history.log_value,
-            history.log_value - history.season_offset as adjusted_value
-        from adjusted as scored
-        inner join segment_starts
+            series_key,
+            series_position
+        from second_near_pairs
+        group by series_key, series_position
+        having count(*) = {{ p.w }}
+
+    ),
+
+    second_far_scored as (
+
+        select adjusted.*
+        from adjusted
+        left join second_full_points as full_points
             on
-                scored.series_key = segment_starts.series_key
-                and scored.series_position = segment_starts.series_position
-        inner join {{ apoa_band_rows('adjusted', 'series_position', reach) }} as history
-            on
-                scored.series_key = history.series_key
-                and history.band_block = {{ apoa_band_block('scored.series_position', -reach, reach) }}
-                and history.series_position < scored.series_position
-                and history.series_position >= scored.series_position - {{ reach }}
-                and history.series_position >= segment_starts.segment_start
-        left join first_incident_points as incidents
-            on
-                history.series_key = incidents.series_key
-                and history.series_position = incidents.series_position
-                and incidents.start_position != segment_starts.segment_start
-        where incidents.episode_id is null
+                adjusted.series_key = full_points.series_key
+                and adjusted.series_position = full_points.series_position
+        where full_points.series_key is null
+
+    ),
+
+    second_far_pairs as (
+
+{{ _level_shift_second_candidates('second_far_scored', reach) }}
 
     ),
 
     second_pairs as (
 
+        select
+            near.series_key,
+            near.series_position,
+            near.log_value,
+            near.adjusted_value
+        from second_near_pairs as near
+        inner join second_full_points as full_points
+            on
+                near.series_key = full_points.series_key
+                and near.series_position = full_points.series_position
+        union all
         select
             series_key,
             series_position,
@@ -317,7 +361,7 @@
                     partition by series_key, series_position
                     order by history_position desc
                 ) as recency
-            from second_candidate_pairs
+            from second_far_pairs
         ) as ranked
         where recency <= {{ p.w }}
 
@@ -565,9 +609,10 @@
             starts.start_position,
             min(later.series_position) as fixed_position
         from {{ name }}_starts as starts
-        inner join forward_levels as later
+        inner join {{ apoa_band_rows('forward_levels', 'series_position', p.accept) }} as later
             on
                 starts.series_key = later.series_key
+                and later.band_block = {{ apoa_band_block('starts.start_position', 1, p.accept) }}
                 and later.series_position > starts.start_position
                 and later.series_position <= starts.start_position + {{ p.accept }}
                 and later.forward_runs = {{ p.k }}
@@ -590,9 +635,12 @@
             on
                 starts.series_key = fixes.series_key
                 and starts.start_position = fixes.start_position
-        inner join adjusted as elevated
+        -- fixed_position <= start + accept: the range is at most accept + k - 1 long
+        inner join {{ apoa_band_rows('adjusted', 'series_position', p.accept + p.k) }} as elevated
             on
                 starts.series_key = elevated.series_key
+                -- on fixes' copy of the start: the optimizer may join fixes to elevated first
+                and elevated.band_block = {{ apoa_band_block('fixes.start_position', 0, p.accept + p.k) }}
                 and elevated.series_position >= starts.start_position
                 and elevated.series_position < fixes.fixed_position + {{ p.k }}
                 and elevated.log_value
@@ -691,4 +739,35 @@
         ) as merged
 
     )
+{%- endmacro %}
+
+
+{#- Second-pass history of each point of `scored` in the `window` positions before it: from its
+    segment on, without the points of other first-pass episodes (reads adjusted,
+    segment_starts, first_incident_points). -#}
+{% macro _level_shift_second_candidates(scored, window) -%}
+        select
+            scored.series_key,
+            scored.series_position,
+            history.series_position as history_position,
+            history.log_value,
+            history.log_value - history.season_offset as adjusted_value
+        from {{ scored }} as scored
+        inner join segment_starts
+            on
+                scored.series_key = segment_starts.series_key
+                and scored.series_position = segment_starts.series_position
+        inner join {{ apoa_band_rows('adjusted', 'series_position', window) }} as history
+            on
+                scored.series_key = history.series_key
+                and history.band_block = {{ apoa_band_block('scored.series_position', -window, window) }}
+                and history.series_position < scored.series_position
+                and history.series_position >= scored.series_position - {{ window }}
+                and history.series_position >= segment_starts.segment_start
+        left join first_incident_points as incidents
+            on
+                history.series_key = incidents.series_key
+                and history.series_position = incidents.series_position
+                and incidents.start_position != segment_starts.segment_start
+        where incidents.episode_id is null
 {%- endmacro %}

@@ -28,9 +28,13 @@
             scored.series_position,
             history.observed_value
         from zscore_points as scored
-        inner join zscore_points as history
+        inner join {{ apoa_band_rows('zscore_points', 'series_position', var('apoa_' ~ prefix ~ '_window_runs')) }} as history
             on
                 scored.series_key = history.series_key
+                and history.band_block = {{ apoa_band_block(
+                    'scored.series_position',
+                    -var('apoa_' ~ prefix ~ '_window_runs'), var('apoa_' ~ prefix ~ '_window_runs')
+                ) }}
                 and history.series_position < scored.series_position
                 and history.series_position >= scored.series_position - {{ var('apoa_' ~ prefix ~ '_window_runs') }}
 
