@@ -8,7 +8,7 @@ import random
 import pytest
 
 from apoa.dbt_build import parse_manifest, run_dbt
-from apoa.generator import generate_history
+from apoa.generator import generate_history, generate_side_data
 from apoa.settings import PROJECT_DIR, Settings, dbt_target_dir
 from apoa.warehouse import LocalWarehouse
 from ingest.envelope import RawMessage
@@ -19,9 +19,15 @@ SERIES_SCORERS = (
     "ml_failure_rate_scores",
     "ml_flaky_job_scores",
     "ml_default_branch_broken_scores",
+    "ml_resource_misuse_scores",
 )
 # numbered per job or runner pool, incremental like the scorers (apoa_series_tables.sql)
-SERIES_TABLES = ("int_duration_series", "int_queue_series", "int_failure_series")
+SERIES_TABLES = (
+    "int_duration_series",
+    "int_queue_series",
+    "int_failure_series",
+    "int_resource_series",
+)
 SELECT = "+ml_job_run_scores"
 SERIES_SELECT = [f"+{table}" for table in SERIES_TABLES]
 STEPS = 2
@@ -61,9 +67,10 @@ def _build(variant: str, tmp_path_factory) -> dict:
         return _BUILT[variant]
     dbt_vars = ["--vars", json.dumps(RESCORE_VARS[variant])]
     history = generate_history(seed=11, runs_per_workflow=60)
+    # with the jobs' logs and metrics (the resource series), some of them landing late
     messages = [
         RawMessage(m.topic, f"g-{n}", None, m.attributes, None, json.dumps(m.data))
-        for n, m in enumerate(history.messages)
+        for n, m in enumerate(history.messages + generate_side_data(history, seed=11))
     ]
     # most of the history first; then a few small deliveries, out of order within each
     first = int(len(messages) * 0.85)
