@@ -315,7 +315,7 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=4, help="histories, one regression each")
     parser.add_argument("--lead-runs", type=int, default=3, help="live runs before the change")
     parser.add_argument("--rate", type=float, default=20.0, help="deliveries per second")
-    parser.add_argument("--settle", type=float, default=60.0, help="seconds to wait at the end")
+    parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait at the end")
     args = parser.parse_args()
 
     from apoa.emulator import PubSubEmulator, create_pull_subscription
@@ -350,8 +350,11 @@ def main() -> int:
         publish_live(stream.live, args.rate, results)
         deadline = time.monotonic() + args.settle
         seen = -1
-        while time.monotonic() < deadline:  # until findings stop arriving for 15 s
-            time.sleep(15)
+        # until findings stop arriving for 15 s plus two builds: on a large history one build
+        # takes ~11 s, and a 15 s quiet spell once ended the run before the last one published
+        while time.monotonic() < deadline:
+            builds = [build.seconds for build in builds_logged(work / "watch.log")]
+            time.sleep(15 + 2 * (statistics.fmean(builds) if builds else 0.0))
             if len(results.arrivals) == seen:
                 break
             seen = len(results.arrivals)
