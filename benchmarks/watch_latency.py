@@ -95,12 +95,13 @@ def _one_stream(
         message.to_json_line().replace("aetherveil/", f"{owner}/") for message in history.messages
     ]
     messages, _ = parse_lines(lines)
+    repository = regression.repository.replace("aetherveil/", f"{owner}/")
     # Cut where the regressing workflow's run (first bad - lead_runs) is first mentioned.
     cut_run = regression.first_run_number - lead_runs
     cut = next(
         index
         for index, message in enumerate(messages)
-        if (_run_of(message, regression.workflow) or 0) >= cut_run
+        if (_run_of(message, repository, regression.workflow) or 0) >= cut_run
     )
     # ... and stop once the regression has run long enough to be named (k runs and a margin).
     end_run = regression.first_run_number + TAIL_RUNS
@@ -108,17 +109,21 @@ def _one_stream(
         (
             index
             for index, message in enumerate(messages)
-            if (_run_of(message, regression.workflow) or 0) > end_run
+            if (_run_of(message, repository, regression.workflow) or 0) > end_run
         ),
         len(messages),
     )
     return messages[:cut], messages[cut:end]
 
 
-def _run_of(message, workflow: str) -> int | None:
-    """The run number of a workflow_run delivery of `workflow` (a run's first mention)."""
+def _run_of(message, repository: str, workflow: str) -> int | None:
+    """The run number of a workflow_run delivery of `workflow` in `repository` (a run's first
+    mention). Every repository has a workflow named CI: matching the name alone once cut a
+    stream where another repository's run numbers passed, before its regression began."""
     body = json.loads(message.payload)
     run = body.get("workflow_run") or {}
+    if (body.get("repository") or {}).get("full_name") != repository:
+        return None
     return run.get("run_number") if run.get("name") == workflow else None
 
 
