@@ -101,7 +101,6 @@ def _measure(runs_per_workflow: int, home: Path, existing: bool = False) -> dict
         started = time.perf_counter()
         # a new home is built whole (tests included); a kept one runs what the batches run
         if existing:
-            warehouse.prepare_micro_batches()
             assert warehouse.run_micro_batch(MICRO_BATCH_SELECT).success
         else:
             assert warehouse.build().success

@@ -8,6 +8,7 @@
 -#}
 {% macro zscore_numeric_ctes(kind, relation, prefix) -%}
     {%- set sigmas = var('apoa_zscore_sigmas') -%}
+    {%- set window = var('apoa_' ~ prefix ~ '_window_runs') -%}
     zscore_points as (
 
         select
@@ -28,15 +29,12 @@
             scored.series_position,
             history.observed_value
         from zscore_points as scored
-        inner join {{ apoa_band_rows('zscore_points', 'series_position', var('apoa_' ~ prefix ~ '_window_runs')) }} as history
+        inner join {{ apoa_band_rows('zscore_points', 'series_position', window) }} as history
             on
                 scored.series_key = history.series_key
-                and history.band_block = {{ apoa_band_block(
-                    'scored.series_position',
-                    -var('apoa_' ~ prefix ~ '_window_runs'), var('apoa_' ~ prefix ~ '_window_runs')
-                ) }}
+                and history.band_block = {{ apoa_band_block('scored.series_position', -window, window) }}
                 and history.series_position < scored.series_position
-                and history.series_position >= scored.series_position - {{ var('apoa_' ~ prefix ~ '_window_runs') }}
+                and history.series_position >= scored.series_position - {{ window }}
 
     ),
 
