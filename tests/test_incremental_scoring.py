@@ -27,6 +27,7 @@ SERIES_TABLES = (
     "int_queue_series",
     "int_failure_series",
     "int_resource_series",
+    "int_metric_series",
 )
 SELECT = "+ml_job_run_scores"
 SERIES_SELECT = [f"+{table}" for table in SERIES_TABLES]
@@ -67,13 +68,18 @@ def _build(variant: str, tmp_path_factory) -> dict:
         return _BUILT[variant]
     dbt_vars = ["--vars", json.dumps(RESCORE_VARS[variant])]
     history = generate_history(seed=11, runs_per_workflow=60)
-    # with the jobs' logs and metrics (the resource series), some of them landing late
+    # with the jobs' logs and metrics (the resource and metric series), some of them landing
+    # late: most of the history first, then a few small deliveries, out of order within each,
+    # so that a job can arrive after its points and claim them (int_metric_series)
+    webhooks, side = history.messages, generate_side_data(history, seed=11)
+    cut_webhooks, cut_side = int(len(webhooks) * 0.9), int(len(side) * 0.8)
     messages = [
         RawMessage(m.topic, f"g-{n}", None, m.attributes, None, json.dumps(m.data))
-        for n, m in enumerate(history.messages + generate_side_data(history, seed=11))
+        for n, m in enumerate(
+            webhooks[:cut_webhooks] + side[:cut_side] + webhooks[cut_webhooks:] + side[cut_side:]
+        )
     ]
-    # most of the history first; then a few small deliveries, out of order within each
-    first = int(len(messages) * 0.85)
+    first = cut_webhooks + cut_side
     rest = messages[first:]
     random.Random(11).shuffle(rest)
     steps = [messages[:first]] + [rest[i::STEPS] for i in range(STEPS)]

@@ -168,3 +168,150 @@
     )
     {%- endif -%}
 {%- endmacro %}
+
+{#- A series of Cloud Monitoring points that no job claimed (int_metric_series) also grows with
+    the history: each touched series is renumbered from its earliest change, a new unlinked
+    point or a stored point that a job claimed since (its job was delivered after it), and
+    the points before keep their positions. Rows are replaced by point_id; a claimed point is
+    written once more with the job run that claimed it (`apoa_claimed_points_rows`) and the
+    post-hook `apoa_delete_claimed_points` deletes it, in the same build. -#}
+{% macro apoa_metric_tails_incremental() -%}
+    {{- return(apoa_series_materialization() == 'incremental' and apoa_is_incremental()) -}}
+{%- endmacro %}
+
+{% macro apoa_metric_changed_links_condition() -%}
+    link_run_id is null and link_load_seq > {{ apoa_watermark('coalesce(max(state_load_seq), -1)') }}
+{%- endmacro %}
+
+{#- `<column> >= <the earliest changed point>` in an incremental build: no tail starts before
+    it, and older row groups are skipped. `true` otherwise. -#}
+{% macro apoa_metric_tail_floor(column) -%}
+    {%- if apoa_metric_tails_incremental() -%}
+        {%- set floor = apoa_earliest_literal(
+            ref('int_metric_points_linked_to_job_runs'), 'end_at', apoa_metric_changed_links_condition()
+        ) -%}
+        {{ column }} >= {{ floor }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro apoa_metric_tails_ctes(points, links) -%}
+    {%- if apoa_metric_tails_incremental() -%}
+    -- the point links this table was built from (each row keeps its own: state_load_seq)
+    changed_links as (
+
+        select
+            point_id,
+            job_run_id
+        from {{ links }}
+        where {{ apoa_metric_changed_links_condition() }}
+
+    ),
+
+    metric_changes as (
+
+        -- a new point that no job claimed
+        select
+            {{ points }}.series_key,
+            {{ points }}.end_at
+        from {{ points }}
+        inner join changed_links
+            on {{ points }}.point_id = changed_links.point_id
+        where changed_links.job_run_id is null
+        union all
+        -- a stored point that a job claimed since
+        select
+            stored.series_key,
+            stored.scored_at as end_at
+        from {{ this }} as stored
+        inner join changed_links
+            on stored.point_id = changed_links.point_id
+        where changed_links.job_run_id is not null
+
+    ),
+
+    metric_tails as (
+
+        select
+            changes.series_key as tail_series_key,
+            changes.tail_from,
+            count(stored.point_id) as tail_offset
+        from (
+            select
+                series_key,
+                min(end_at) as tail_from
+            from metric_changes
+            group by series_key
+        ) as changes
+        left join {{ this }} as stored
+            on
+                changes.series_key = stored.series_key
+                and stored.scored_at < changes.tail_from
+        group by changes.series_key, changes.tail_from
+
+    ),
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro apoa_metric_tail_offset() -%}
+    {{- 'metric_tails.tail_offset' if apoa_metric_tails_incremental() else '0' -}}
+{%- endmacro %}
+
+{% macro apoa_only_metric_tails(points) -%}
+    {%- if apoa_metric_tails_incremental() -%}
+    inner join metric_tails
+        on
+            {{ points }}.series_key = metric_tails.tail_series_key
+            and {{ points }}.end_at >= metric_tails.tail_from
+    {%- endif -%}
+{%- endmacro %}
+
+{#- `union all` the stored rows of the points a job claimed since, marked with that job run
+    (they replace the stored rows; the post-hook deletes them). -#}
+{% macro apoa_claimed_points_rows() -%}
+    {%- if apoa_metric_tails_incremental() -%}
+    union all
+    select
+        stored.series_key,
+        stored.point_id,
+        stored.metric_type,
+        stored.series_name,
+        stored.unit,
+        stored.series_position,
+        stored.minute_of_day,
+        stored.observed_value,
+        stored.scored_at,
+        stored.known_at,
+        stored.state_load_seq,
+        changed_links.job_run_id as claimed_by_job_run_id
+    from {{ this }} as stored
+    inner join changed_links
+        on stored.point_id = changed_links.point_id
+    where changed_links.job_run_id is not null
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro apoa_delete_claimed_points() -%}
+    {%- if apoa_series_materialization() == 'incremental' -%}
+    delete from {{ this }} where claimed_by_job_run_id is not null
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The earliest `column` of the rows of `relation` that meet `condition`, as a timestamp
+    literal floored to the second ('null' when there are none), read when the model runs: a
+    comparison with a constant skips row groups by their min/max, where a scalar subquery
+    would not. A forced rendering (offline compile) gets the subquery. DuckDB (the series
+    tables are incremental there only). -#}
+{% macro apoa_earliest_literal(relation, column, condition) -%}
+    {%- set subquery = '(select min(' ~ column ~ ') from ' ~ relation ~ ' where ' ~ condition ~ ')' -%}
+    {%- if not execute or var('apoa_force_incremental', none) not in (none, '') -%}
+        {{ return(subquery) }}
+    {%- endif -%}
+    {%- set micros = run_query('select epoch_us(' ~ subquery ~ ') as earliest').columns[0].values()[0] -%}
+    {%- if micros is none -%}
+        {{ return('null') }}
+    {%- endif -%}
+    {%- set at = modules.datetime.datetime(1970, 1, 1) + modules.datetime.timedelta(microseconds=micros | int) -%}
+    {{ return("timestamp '" ~ at.strftime('%Y-%m-%d %H:%M:%S') ~ "+00'") }}
+{%- endmacro %}
