@@ -1430,6 +1430,25 @@ def generate_side_data(history: History, seed: int = 7) -> list[Message]:
     return messages
 
 
+def with_side_data(history: History, seed: int = 7) -> list[Message]:
+    """The history's deliveries with each job's logs and metrics right after the delivery of
+    its completion (the first, if it was delivered twice): a stream as it arrives, the way
+    the runner's reporting step sends them when the job ends."""
+    side: dict[int, list[Message]] = {}
+    for job in completed_jobs(history):
+        style = link_style(seed, job.job_id)
+        side[job.job_id] = _metric_messages(job, style, seed)
+        if job.conclusion in ("failure", "timed_out") and job.failed_step is not None:
+            side[job.job_id].extend(_log_messages(job, style, seed))
+    stream: list[Message] = []
+    for message in history.messages:
+        stream.append(message)
+        job = message.data.get("workflow_job")
+        if job and job["status"] == "completed":
+            stream.extend(side.pop(job["id"], ()))
+    return stream
+
+
 def write_jsonl(history: History, path: Path) -> int:
     """Write one ``Message.to_json_line()`` per line; return how many were written."""
     path = Path(path)

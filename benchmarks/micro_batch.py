@@ -1,7 +1,8 @@
 """Micro-batch build time against history size: does a batch cost the new data or the history?
 
 For each size: a generated history is landed and built in full, then three batches of ten
-new deliveries are landed and run as `apoa watch` runs them (`dbt run` of the models
+new deliveries (GitHub's, and each job's logs and metrics after its completion, unless
+`--no-side-data`) are landed and run as `apoa watch` runs them (`dbt run` of the models
 between the raw sources and fct_findings, on a manifest parsed once, before the first).
 Prints the batch times and the slowest models of the last batch.
 
@@ -28,7 +29,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from apoa.generator import DEFAULT_START, generate_history
+from apoa.generator import DEFAULT_START, generate_history, with_side_data
 from apoa.settings import Settings, dbt_target_dir
 from apoa.warehouse import LocalWarehouse
 from apoa.watch import MICRO_BATCH_SELECT
@@ -43,11 +44,14 @@ def land_history(
     runs_per_workflow: int,
     start: datetime = DEFAULT_START,
     owner: str = "aetherveil",
+    side_data: bool = True,
 ) -> list[RawMessage]:
-    """Land all but the last batches' deliveries; return those. The generated history is
-    dropped here: at 8,000 runs per workflow it held ~10 GB of this process's memory, which
-    DuckDB then lacked during the build."""
+    """Land all but the last batches' deliveries; return those. With `side_data` each job's
+    logs and metrics follow its completion. The generated history is dropped here: at 8,000
+    runs per workflow it held ~10 GB of this process's memory, which DuckDB then lacked
+    during the build."""
     history = generate_history(seed=7, runs_per_workflow=runs_per_workflow, start=start)
+    sent = with_side_data(history, seed=7) if side_data else history.messages
     prefix = f"{start:%Y%m%d%H%M}-" if start != DEFAULT_START else ""
     messages = [
         RawMessage(
@@ -58,9 +62,9 @@ def land_history(
             None,
             json.dumps(m.data).replace("aetherveil/", f"{owner}/"),
         )
-        for n, m in enumerate(history.messages)
+        for n, m in enumerate(sent)
     ]
-    del history
+    del history, sent
     cut = len(messages) - BATCHES * BATCH_DELIVERIES
     for start in range(0, cut, 1000):
         warehouse.land(messages[start : min(start + 1000, cut)], [])
@@ -75,12 +79,12 @@ def _release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def measure(runs_per_workflow: int, keep: Path | None = None) -> dict:
+def measure(runs_per_workflow: int, keep: Path | None = None, side_data: bool = True) -> dict:
     if keep:
-        return _measure(runs_per_workflow, keep / str(runs_per_workflow))
+        return _measure(runs_per_workflow, keep / str(runs_per_workflow), side_data=side_data)
     # removed after: a history of 100k job runs is ~10 GB
     with tempfile.TemporaryDirectory(prefix="apoa-micro-batch-") as work:
-        return _measure(runs_per_workflow, Path(work) / "home")
+        return _measure(runs_per_workflow, Path(work) / "home", side_data=side_data)
 
 
 def history_end(home: Path) -> datetime:
@@ -92,11 +96,13 @@ def history_end(home: Path) -> datetime:
     return (last + timedelta(days=1)).replace(tzinfo=UTC, microsecond=0)
 
 
-def _measure(runs_per_workflow: int, home: Path, existing: bool = False) -> dict:
+def _measure(
+    runs_per_workflow: int, home: Path, existing: bool = False, side_data: bool = True
+) -> dict:
     start = history_end(home) if existing else DEFAULT_START
     owner = f"aetherveil-mb{start:%Y%m%d%H%M}" if existing else "aetherveil"
     with LocalWarehouse(Settings(home=home)) as warehouse:
-        messages = land_history(warehouse, runs_per_workflow, start, owner)
+        messages = land_history(warehouse, runs_per_workflow, start, owner, side_data)
         _release_freed_memory()
         started = time.perf_counter()
         # a new home is built whole (tests included); a kept one runs what the batches run
@@ -129,11 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-per-workflow", type=int, nargs="+", default=[60, 500])
     parser.add_argument("--keep", type=Path, help="keep each warehouse under this directory")
     parser.add_argument("--home", type=Path, help="a warehouse with a built history (see above)")
+    parser.add_argument(
+        "--no-side-data",
+        action="store_true",
+        help="GitHub deliveries only (default: each job's logs and metrics follow it)",
+    )
     args = parser.parse_args(argv)
+    side_data = not args.no_side_data
     if args.home:
-        rows = [_measure(size, args.home, existing=True) for size in args.runs_per_workflow]
+        rows = [
+            _measure(size, args.home, existing=True, side_data=side_data)
+            for size in args.runs_per_workflow
+        ]
     else:
-        rows = [measure(size, args.keep) for size in args.runs_per_workflow]
+        rows = [measure(size, args.keep, side_data) for size in args.runs_per_workflow]
     first = "run of the first part" if args.home else "full build"
     print(f"| history | {first} | micro-batch runs | slowest models (last batch) |")
     print("|---:|---:|---:|---|")

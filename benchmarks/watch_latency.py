@@ -67,16 +67,23 @@ class Results:
 
 
 def make_stream(
-    seed: int, runs: int, lead_runs: int, streams: int, start: datetime | None = None
+    seed: int,
+    runs: int,
+    lead_runs: int,
+    streams: int,
+    start: datetime | None = None,
+    side_data: bool = True,
 ) -> Stream:
     """`streams` generated histories (seeds seed, seed + 1, ...), each under an owner of its
     own and each with one injected regression; their live parts interleave in send order.
-    `start`: when the histories begin (the generator's default without it)."""
+    `start`: when the histories begin (the generator's default without it). `side_data`: each
+    job's Cloud Logging entries and Monitoring series follow its completion, as they arrive
+    from a runner that reports them."""
     befores, lives = [], []
     stamp = f"-{start:%Y%m%d%H%M}" if start else ""
     for index in range(streams):
         owner = f"{STREAM_OWNER}{stamp}-{index}"
-        before, live = _one_stream(seed + index, runs, lead_runs, owner, start)
+        before, live = _one_stream(seed + index, runs, lead_runs, owner, start, side_data)
         befores.extend(before)
         lives.append(live)
     interleaved = [m for group in itertools.zip_longest(*lives) for m in group if m is not None]
@@ -84,16 +91,15 @@ def make_stream(
 
 
 def _one_stream(
-    seed: int, runs: int, lead_runs: int, owner: str, start: datetime | None
+    seed: int, runs: int, lead_runs: int, owner: str, start: datetime | None, side_data: bool
 ) -> tuple[list, list]:
-    from apoa.generator import DEFAULT_START, generate_history
+    from apoa.generator import DEFAULT_START, generate_history, with_side_data
     from apoa.replay import parse_lines
 
     history = generate_history(seed=seed, runs_per_workflow=runs, start=start or DEFAULT_START)
     [regression] = [a for a in history.injected if a.kind == "duration_regression"]
-    lines = [
-        message.to_json_line().replace("aetherveil/", f"{owner}/") for message in history.messages
-    ]
+    sent = with_side_data(history, seed) if side_data else history.messages
+    lines = [message.to_json_line().replace("aetherveil/", f"{owner}/") for message in sent]
     messages, _ = parse_lines(lines)
     repository = regression.repository.replace("aetherveil/", f"{owner}/")
     # Cut where the regressing workflow's run (first bad - lead_runs) is first mentioned.
@@ -204,12 +210,12 @@ def publish_live(messages: list, rate: float, results: Results) -> None:
     client = pubsub_v1.PublisherClient(
         batch_settings=pubsub_v1.types.BatchSettings(max_messages=1, max_latency=0.001)
     )
-    topic = client.topic_path(PROJECT, "github-events")
     started = time.monotonic()
     for index, message in enumerate(messages):
         delay = started + index / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+        topic = client.topic_path(PROJECT, message.topic)
         future = client.publish(topic, message.payload.encode(), **message.attributes)
         future.result(timeout=60)
         body = json.loads(message.payload)
@@ -321,6 +327,11 @@ def main() -> int:
     parser.add_argument("--lead-runs", type=int, default=3, help="live runs before the change")
     parser.add_argument("--rate", type=float, default=20.0, help="deliveries per second")
     parser.add_argument("--settle", type=float, default=120.0, help="seconds to wait at the end")
+    parser.add_argument(
+        "--no-side-data",
+        action="store_true",
+        help="GitHub deliveries only (default: each job's logs and metrics follow it)",
+    )
     args = parser.parse_args()
 
     from apoa.emulator import PubSubEmulator, create_pull_subscription
@@ -336,7 +347,9 @@ def main() -> int:
     start = None
     if args.home and Settings(home=home).db_path.exists():
         start = history_end(home)
-    stream = make_stream(args.seed, args.runs, args.lead_runs, args.streams, start)
+    stream = make_stream(
+        args.seed, args.runs, args.lead_runs, args.streams, start, not args.no_side_data
+    )
     print(f"stream: {len(stream.before)} deliveries before, {len(stream.live)} live", flush=True)
     # In a process of its own: the dbt adapter keeps the DuckDB file open until its process
     # ends, and `apoa watch` must become the warehouse's only owner.

@@ -22,7 +22,9 @@ from apoa.generator import (
     TOPIC,
     History,
     generate_history,
+    generate_side_data,
     main,
+    with_side_data,
     write_jsonl,
 )
 
@@ -376,3 +378,25 @@ def test_cli_writes_jsonl_and_reports_anomalies(
     assert f"wrote {len(lines)} messages" in printed
     assert "duration_regression" in printed and "failure_rate" in printed
     assert {json.loads(line)["topic"] for line in lines} == {TOPIC}
+
+
+def test_side_data_follows_the_completion_of_its_job() -> None:
+    history = generate_history(runs_per_workflow=10)
+    stream = with_side_data(history, seed=7)
+    lines = [m.to_json_line() for m in stream]
+    expected = history.messages + generate_side_data(history, seed=7)
+    assert sorted(lines) == sorted(m.to_json_line() for m in expected)
+    completed_at: dict[str, int] = {}  # run/attempt/job name -> index of the completion
+    for index, message in enumerate(stream):
+        job = message.data.get("workflow_job")
+        if job and job["status"] == "completed":
+            key = f"{job['run_id']}/{job['run_attempt']}/{job['name']}"
+            completed_at.setdefault(key, index)
+    checked = 0
+    for index, message in enumerate(stream):
+        labels = message.data.get("metric", {}).get("labels") or message.data.get("labels") or {}
+        if "github_run_id" in labels:
+            key = f"{labels['github_run_id']}/{labels['github_run_attempt']}/{labels['github_job']}"
+            assert completed_at[key] < index
+            checked += 1
+    assert checked > 100
