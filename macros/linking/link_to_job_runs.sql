@@ -147,7 +147,12 @@
             from {{ items }}
             where link_run_id is not null
         ) as link_keys
-        inner join {{ jobs }} as candidate_jobs
+        inner join (
+            -- the named runs' jobs only: a micro-batch's few items must not read every job
+            select *
+            from {{ jobs }}
+            where run_id in (select link_run_id from {{ items }})
+        ) as candidate_jobs
             on
                 link_keys.link_run_id = candidate_jobs.run_id
                 and coalesce(link_keys.link_run_attempt, candidate_jobs.run_attempt) = candidate_jobs.run_attempt
@@ -160,8 +165,10 @@
 {%- endmacro %}
 
 
-{#- Jobs per runner and start second; two jobs starting together on one runner make a tie. -#}
-{% macro apoa_runner_job_starts(jobs) -%}
+{#- Jobs per runner and start second; two jobs starting together on one runner make a tie.
+    Only the runners `items` name without a run: each runner is a partition of its own, and
+    a micro-batch's few items must not group every job of the history. -#}
+{% macro apoa_runner_job_starts(jobs, items) -%}
     select
         runner_name,
         started_at,
@@ -170,7 +177,11 @@
         count(*) as starting_jobs
     from {{ jobs }}
     where
-        runner_name is not null
+        runner_name in (
+            select runner_items.runner_name
+            from {{ items }} as runner_items
+            where runner_items.link_run_id is null
+        )
         and started_at is not null
         and completed_at is not null
     group by runner_name, started_at
@@ -226,7 +237,7 @@
                 partition by window_items.item_id order by starts.started_at desc
             ) as start_rank
         from {{ items }} as window_items
-        inner join ({{ apoa_runner_job_starts(jobs) }}) as starts
+        inner join ({{ apoa_runner_job_starts(jobs, items) }}) as starts
             on
                 window_items.runner_name = starts.runner_name
                 and window_items.observed_at >= starts.started_at
@@ -295,7 +306,7 @@
                 order by started_at
                 rows between unbounded preceding and 1 preceding
             ) as earlier_completed_at
-        from ({{ apoa_runner_job_starts(jobs) }}) as runner_starts
+        from ({{ apoa_runner_job_starts(jobs, items) }}) as runner_starts
     ) as starts
         on
             window_items.runner_name = starts.runner_name

@@ -53,17 +53,6 @@ failed_attempts as (
 
 ),
 
-workflow_job_steps as (
-
-    select
-        job_id,
-        step_name,
-        conclusion,
-        step_seconds
-    from {{ ref('stg_github__workflow_job_steps') }}
-
-),
-
 -- duration: the episode's runs against the window of runs right before it
 duration_periods as (
 
@@ -92,7 +81,9 @@ duration_step_medians as (
         {{ median('case when not duration_periods.is_episode_run then workflow_job_steps.step_seconds end') }}
             as baseline_step_seconds
     from duration_periods
-    inner join workflow_job_steps
+    -- the steps table is read where it is joined, not through an import CTE: a view keeps no
+    -- `not materialized`, and DuckDB copied all of its rows (9M at 1M job runs) first
+    inner join {{ ref('stg_github__workflow_job_steps') }} as workflow_job_steps
         on duration_periods.job_run_id = workflow_job_steps.job_id
     group by duration_periods.finding_id, workflow_job_steps.step_name
 
@@ -144,7 +135,7 @@ failed_steps as (
         cast(null as {{ type_double() }}) as step_baseline_seconds,
         count(*) as failed_runs
     from failed_runs
-    inner join workflow_job_steps
+    inner join {{ ref('stg_github__workflow_job_steps') }} as workflow_job_steps
         on failed_runs.job_run_id = workflow_job_steps.job_id
     where workflow_job_steps.conclusion in ('failure', 'timed_out')
     group by failed_runs.finding_id, workflow_job_steps.step_name

@@ -12,7 +12,7 @@
 
 with
 
-workflow_jobs as (
+workflow_jobs as {{ apoa_not_materialized() }} (
 
     select
         job_id,

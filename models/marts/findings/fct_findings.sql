@@ -39,6 +39,20 @@ findings as (
 
 ),
 
+-- the job runs findings name, not every job run of the history (four joins with all of
+-- them took 0.6 s at 1M job runs)
+named_job_runs as (
+
+    select first_job_run_id as job_run_id from findings
+    union distinct
+    select last_job_run_id as job_run_id from findings
+    union distinct
+    select lead_first_job_run_id as job_run_id from findings
+    union distinct
+    select last_good_job_run_id as job_run_id from findings
+
+),
+
 job_runs as (
 
     select
@@ -53,6 +67,7 @@ job_runs as (
         html_url,
         longest_step_name
     from {{ ref('fct_job_runs') }}
+    where job_run_id in (select named_job_runs.job_run_id from named_job_runs)
 
 ),
 
@@ -62,6 +77,7 @@ log_signals as (
         job_run_id,
         first_error_line
     from {{ ref('fct_job_run_log_signals') }}
+    where job_run_id in (select named_job_runs.job_run_id from named_job_runs)
 
 ),
 
