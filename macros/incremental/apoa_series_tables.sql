@@ -139,6 +139,30 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- `created_at >= <the earliest tail start>` in an incremental build (`true` otherwise): a
+    lower bound on every touched pool's tail, read when the model runs (the earliest changed
+    job run, and the earliest stored point of a changed job run or of other vars), so that
+    the pool keys and season buckets are computed for the recent job runs only and older row
+    groups are skipped. Computing them for every job run cost 0.45 s per micro-batch at 1M. -#}
+{% macro apoa_pool_tail_floor(job_runs_relation, fingerprint) -%}
+    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+        {%- set watermark = apoa_watermark(
+            "coalesce(max(case when series_fingerprint = '" ~ fingerprint ~ "' then state_load_seq end), -1)"
+        ) -%}
+        {%- set changed = apoa_earliest_literal(
+            job_runs_relation, 'created_at', 'state_load_seq > ' ~ watermark
+        ) -%}
+        {%- set stored = apoa_earliest_literal(
+            this, 'scored_at',
+            "series_fingerprint != '" ~ fingerprint ~ "' or job_run_id in (select job_run_id from "
+            ~ job_runs_relation ~ ' where state_load_seq > ' ~ watermark ~ ')'
+        ) -%}
+        created_at >= least({{ changed }}, {{ stored }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
 {#- `pool_tails.tail_offset +` before a tail's row_number() in an incremental build. -#}
 {% macro apoa_pool_tail_offset() -%}
     {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}

@@ -52,7 +52,7 @@ pooled as (
         queue_seconds,
         state_load_seq
     from job_runs
-    where {{ apoa_in_a_runner_pool() }}
+    where {{ apoa_in_a_runner_pool() }} and {{ apoa_pool_tail_floor(ref('fct_job_runs'), fingerprint) }}
 
 ),
 
