@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='log_entry_id',
         incremental_strategy=apoa_incremental_strategy(),
+        apoa_prune_by='logged_at',
         on_schema_change='fail',
         cluster_by=apoa_cluster_by(['job_run_id']),
     )

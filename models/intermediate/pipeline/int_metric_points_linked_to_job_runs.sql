@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='point_id',
         incremental_strategy=apoa_incremental_strategy(),
+        apoa_prune_by='end_at',
         on_schema_change='fail',
         cluster_by=apoa_cluster_by(['job_run_id']),
     )

@@ -3,6 +3,7 @@
         materialized='incremental',
         unique_key='point_id',
         incremental_strategy=apoa_incremental_strategy(),
+        apoa_prune_by='end_at',
         on_schema_change='fail',
         partition_by=apoa_partition_by('end_at'),
         cluster_by=apoa_cluster_by(['link_run_id', 'runner_name', 'metric_type']),
