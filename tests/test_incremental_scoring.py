@@ -28,6 +28,7 @@ SERIES_TABLES = (
     "int_failure_series",
     "int_resource_series",
     "int_metric_series",
+    "int_attempt_series",
 )
 SELECT = "+ml_job_run_scores"
 SERIES_SELECT = [f"+{table}" for table in SERIES_TABLES]

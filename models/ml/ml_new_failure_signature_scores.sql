@@ -1,21 +1,9 @@
 {#-
     new_failure_signature scores (macros/scoring/job_run_scores.sql): one per failed job
     attempt whose logs gave a failure signature (fct_job_run_log_signals), in the job's
-    series of attempts on every branch.
+    series of attempts on every branch (int_attempt_series).
 -#}
 with
-
-job_runs as (
-
-    select
-        job_run_id,
-        job_key,
-        is_default_branch,
-        repository,
-        completed_at
-    from {{ ref('fct_job_runs') }}
-
-),
 
 log_signals as (
 
@@ -36,12 +24,10 @@ job_attempts as (
         is_default_branch,
         repository,
         completed_at,
-        {{ surrogate_key(['job_key']) }} as series_key,
-        row_number() over (
-            partition by job_key order by completed_at asc, job_run_id asc
-        ) as series_position,
-        count(*) over (partition by job_key) as last_position
-    from job_runs
+        series_key,
+        series_position,
+        last_position
+    from {{ ref('int_attempt_series') }}
 
 ),
 
