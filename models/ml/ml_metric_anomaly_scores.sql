@@ -17,6 +17,9 @@
 {%- set season_days = var('apoa_metric_season_days') -%}
 {%- set season_minutes = var('apoa_metric_season_minutes') -%}
 {%- set level_hours = var('apoa_metric_level_hours') -%}
+{#- the windows are spans of time: band joins on seconds since the epoch (macros/math/band_join.sql) -#}
+{%- set season_seconds = (season_days * 24 + 1) * 3600 -%}
+{%- set level_seconds = level_hours * 3600 -%}
 
 with
 
@@ -28,7 +31,8 @@ series as (
         minute_of_day,
         observed_value,
         scored_at,
-        known_at
+        known_at,
+        {{ seconds_between("timestamp '1970-01-01 00:00:00'", 'scored_at') }} as epoch_second
     from {{ ref('int_metric_series') }}
 
 ),
@@ -52,11 +56,13 @@ seasonal as (
         {{ median('history.observed_value') }} as seasonal_value,
         count(*) as seasonal_points
     from series as current_points
-    inner join series as history
+    inner join {{ apoa_band_rows('series', 'epoch_second', season_seconds) }} as history
         on
             current_points.series_key = history.series_key
+            and history.band_block
+            = {{ apoa_band_block('current_points.epoch_second', -season_seconds, season_seconds) }}
             and {{ seconds_between('history.scored_at', 'current_points.scored_at') }}
-            between 20 * 3600 and {{ (season_days * 24 + 1) * 3600 }}
+            between 20 * 3600 and {{ season_seconds }}
             and least(
                 abs(current_points.minute_of_day - history.minute_of_day),
                 1440 - abs(current_points.minute_of_day - history.minute_of_day)
@@ -71,6 +77,7 @@ residuals as (
         series.series_key,
         series.series_position,
         series.scored_at,
+        series.epoch_second,
         series.observed_value,
         seasonal.seasonal_value,
         series.observed_value - seasonal.seasonal_value as residual
@@ -93,11 +100,12 @@ levels as (
         / 1.349 as spread,
         count(*) as level_points
     from residuals as current_points
-    inner join residuals as history
+    inner join {{ apoa_band_rows('residuals', 'epoch_second', level_seconds) }} as history
         on
             current_points.series_key = history.series_key
+            and history.band_block = {{ apoa_band_block('current_points.epoch_second', -level_seconds, level_seconds) }}
             and {{ seconds_between('history.scored_at', 'current_points.scored_at') }}
-            <= {{ level_hours * 3600 }}
+            <= {{ level_seconds }}
             and current_points.series_position > history.series_position
     group by current_points.series_key, current_points.series_position
 
