@@ -141,7 +141,11 @@ new_runner_labels as (
         job_runs.job_run_id,
         'security_new_runner_label' as kind,
         first_sightings.runner_label,
-        concat('runner:', first_sightings.runner_label) as signature
+        concat('runner:', first_sightings.runner_label) as signature,
+        job_runs.job_key,
+        job_runs.repository,
+        job_runs.created_at,
+        job_runs.completed_at
     from job_runs
     inner join first_sightings
         on
@@ -184,17 +188,17 @@ deploying_job_runs as (
 
     select
         job_run_id,
+        job_key,
         repository,
         run_id,
-        run_attempt
+        run_attempt,
+        created_at,
+        completed_at
     from job_runs
-    where
-        {% for pattern in var('apoa_security_deploy_patterns') -%}
-            {% if not loop.first %}or {% endif -%}
-            strpos(lower(concat(
-                coalesce(workflow_name, ''), ' ', coalesce(workflow_path, ''), ' ', coalesce(job_name, '')
-            )), '{{ pattern }}') > 0
-        {% endfor %}
+    where {{ contains_any(
+        "concat(coalesce(workflow_name, ''), ' ', coalesce(workflow_path, ''), ' ', coalesce(job_name, ''))",
+        var('apoa_security_deploy_patterns'),
+    ) }}
 
 ),
 
@@ -204,7 +208,11 @@ new_deploy_actors as (
         deploying_job_runs.job_run_id,
         'security_new_deploy_actor' as kind,
         cast(null as {{ text }}) as runner_label,
-        concat('actor:', first_actor_sightings.login) as signature
+        concat('actor:', first_actor_sightings.login) as signature,
+        deploying_job_runs.job_key,
+        deploying_job_runs.repository,
+        deploying_job_runs.created_at,
+        deploying_job_runs.completed_at
     from deploying_job_runs
     inner join workflow_runs
         on
@@ -226,7 +234,11 @@ fork_pull_request_targets as (
         job_runs.job_run_id,
         'security_fork_pull_request_target' as kind,
         cast(null as {{ text }}) as runner_label,
-        concat('fork:', coalesce(run_heads.head_repository, '(pull request not listed)')) as signature
+        concat('fork:', coalesce(run_heads.head_repository, '(pull request not listed)')) as signature,
+        job_runs.job_key,
+        job_runs.repository,
+        job_runs.created_at,
+        job_runs.completed_at
     from job_runs
     inner join workflow_runs
         on
@@ -249,11 +261,7 @@ secret_lines as (
         job_run_id,
         min(substr(log_message, 1, 200)) as log_message
     from log_lines
-    where
-        {% for pattern in var('apoa_security_secret_log_patterns') -%}
-            {% if not loop.first %}or {% endif -%}
-            strpos(lower(log_message), '{{ pattern }}') > 0
-        {% endfor %}
+    where {{ contains_any('log_message', var('apoa_security_secret_log_patterns')) }}
     group by job_run_id
 
 ),
@@ -261,11 +269,17 @@ secret_lines as (
 secrets_in_logs as (
 
     select
-        job_run_id,
+        secret_lines.job_run_id,
         'security_secret_in_logs' as kind,
         cast(null as {{ text }}) as runner_label,
-        concat('log:', log_message) as signature
+        concat('log:', secret_lines.log_message) as signature,
+        job_runs.job_key,
+        job_runs.repository,
+        job_runs.created_at,
+        job_runs.completed_at
     from secret_lines
+    inner join job_runs
+        on secret_lines.job_run_id = job_runs.job_run_id
 
 ),
 
@@ -301,19 +315,17 @@ candidate_signals as (
         signals.kind,
         signals.runner_label,
         signals.signature,
-        job_runs.job_key,
-        job_runs.repository,
-        job_runs.created_at,
-        job_runs.completed_at,
+        signals.job_key,
+        signals.repository,
+        signals.created_at,
+        signals.completed_at,
         repository_spans.repository_last_at
     from signals
-    inner join job_runs
-        on signals.job_run_id = job_runs.job_run_id
     inner join repository_spans
-        on job_runs.repository = repository_spans.repository
+        on signals.repository = repository_spans.repository
     where
         signals.kind in ('security_fork_pull_request_target', 'security_secret_in_logs')
-        or {{ seconds_between('repository_spans.repository_first_at', 'job_runs.created_at') }}
+        or {{ seconds_between('repository_spans.repository_first_at', 'signals.created_at') }}
         >= {{ min_hours * 3600 }}
 
 ),
