@@ -20,7 +20,9 @@ series as (
         job_key,
         is_default_branch,
         state_load_seq
-    from {{ ref('int_duration_series') }}
+    -- the scored series' points only: joined with every point of the history, the scores
+    -- built a hash table of all of them on every micro-batch (0.17 s at 1M job runs)
+    from {{ apoa_touched_series(ref('int_duration_series')) }}
 
 ),
 

@@ -21,7 +21,9 @@ series as (
         is_default_branch,
         state_load_seq,
         runner_label
-    from {{ ref('int_queue_series') }}
+    -- the scored series' points only: joined with every point of the history, the scores
+    -- built a hash table of all of them on every micro-batch (0.17 s at 1M job runs)
+    from {{ apoa_touched_series(ref('int_queue_series')) }}
 
 ),
 
