@@ -309,10 +309,17 @@ def report(prep: dict, results: Results, logged: list[Build], rate: float) -> st
         lines.append(f"builds: {len(builds)}, mean {statistics.fmean(builds):.1f} s")
         lines.append("slowest models per build (median): " + "; ".join(slowest_models(logged)))
     lines.append("")
-    lines.append("finding events (kind, status, entity):")
-    for _, body in results.arrivals:
+    lines.append(
+        "finding events (latency, '-' for evidence outside the stream; kind, status, entity):"
+    )
+    for arrived, body in results.arrivals:
         entity = (body.get("entity") or {}).get("display")
-        lines.append(f"  {body.get('kind')} {body.get('status')} r{body.get('revision')} {entity}")
+        job_run_id = ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id")
+        sent = results.completed_at.get(job_run_id)
+        latency = f"{arrived - sent:6.1f}s" if sent is not None else f"{'-':>7}"
+        lines.append(
+            f"  {latency} {body.get('kind')} {body.get('status')} r{body.get('revision')} {entity}"
+        )
     return "\n".join(lines)
 
 
