@@ -45,6 +45,7 @@ def land_history(
     start: datetime = DEFAULT_START,
     owner: str = "aetherveil",
     side_data: bool = True,
+    batch_deliveries: int = BATCH_DELIVERIES,
 ) -> list[RawMessage]:
     """Land all but the last batches' deliveries; return those. With `side_data` each job's
     logs and metrics follow its completion. The generated history is dropped here: at 8,000
@@ -65,7 +66,7 @@ def land_history(
         for n, m in enumerate(sent)
     ]
     del history, sent
-    cut = len(messages) - BATCHES * BATCH_DELIVERIES
+    cut = len(messages) - BATCHES * batch_deliveries
     for start in range(0, cut, 1000):
         warehouse.land(messages[start : min(start + 1000, cut)], [])
     # a build flushes with a 2-minute limit, which ~130k journaled rows can pass on a busy machine
@@ -97,12 +98,18 @@ def history_end(home: Path) -> datetime:
 
 
 def _measure(
-    runs_per_workflow: int, home: Path, existing: bool = False, side_data: bool = True
+    runs_per_workflow: int,
+    home: Path,
+    existing: bool = False,
+    side_data: bool = True,
+    batch_deliveries: int = BATCH_DELIVERIES,
 ) -> dict:
     start = history_end(home) if existing else DEFAULT_START
     owner = f"aetherveil-mb{start:%Y%m%d%H%M}" if existing else "aetherveil"
     with LocalWarehouse(Settings(home=home)) as warehouse:
-        messages = land_history(warehouse, runs_per_workflow, start, owner, side_data)
+        messages = land_history(
+            warehouse, runs_per_workflow, start, owner, side_data, batch_deliveries
+        )
         _release_freed_memory()
         started = time.perf_counter()
         # a new home is built whole (tests included); a kept one runs what the batches run
@@ -115,8 +122,8 @@ def _measure(
         warehouse.prepare_micro_batches()  # as `apoa watch` does before it listens
         batches = []
         for batch in range(BATCHES):
-            first = batch * BATCH_DELIVERIES
-            warehouse.land(messages[first : first + BATCH_DELIVERIES], [])
+            first = batch * batch_deliveries
+            warehouse.land(messages[first : first + batch_deliveries], [])
             started = time.perf_counter()
             assert warehouse.run_micro_batch(MICRO_BATCH_SELECT).success
             batches.append(time.perf_counter() - started)
@@ -140,11 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="GitHub deliveries only (default: each job's logs and metrics follow it)",
     )
+    parser.add_argument(
+        "--batch-deliveries",
+        type=int,
+        default=BATCH_DELIVERIES,
+        help=f"deliveries per batch (default {BATCH_DELIVERIES}; a 20/s stream lands ~130 "
+        "during a 6 s build)",
+    )
     args = parser.parse_args(argv)
     side_data = not args.no_side_data
     if args.home:
         rows = [
-            _measure(size, args.home, existing=True, side_data=side_data)
+            _measure(size, args.home, True, side_data, args.batch_deliveries)
             for size in args.runs_per_workflow
         ]
     else:
