@@ -100,7 +100,9 @@ new_entries as (
                 and landed.link_run_id is null
                 and landed.logged_at >= changed_runner_windows.window_start
                 -- implied by the line above; as a bound DuckDB skips the older row groups
-                and landed.logged_at >= (select min(bounds.window_start) as earliest from changed_runner_windows as bounds)
+                and landed.logged_at >= (
+                    select min(bounds.window_start) as earliest from changed_runner_windows as bounds
+                )
                 and {{ seconds_between('changed_runner_windows.window_end', 'landed.logged_at') }} <= {{ slack }}
 
     ),

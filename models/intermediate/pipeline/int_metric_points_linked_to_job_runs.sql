@@ -106,7 +106,9 @@ new_points as (
                 and landed.link_run_id is null
                 and landed.end_at >= changed_runner_windows.window_start
                 -- implied by the line above; as a bound DuckDB skips the older row groups
-                and landed.end_at >= (select min(bounds.window_start) as earliest from changed_runner_windows as bounds)
+                and landed.end_at >= (
+                    select min(bounds.window_start) as earliest from changed_runner_windows as bounds
+                )
                 and {{ seconds_between('changed_runner_windows.window_end', 'landed.end_at') }} <= {{ slack }}
 
     ),
