@@ -12,10 +12,11 @@ stream of GitHub deliveries with an injected duration regression in it:
   3. stream    the rest of the stream's deliveries published to `github-events` at a steady
                rate; a streaming pull on `apoa-findings` stamps each finding's arrival
 
-For each finding event, latency = its arrival minus the publish time of the completed
-delivery of the run that completed its evidence (`evidence.last_bad_run`): the time
-between the last delivery a finding needed and the finding. Prints p50 / p95 / max of
-it and the micro-batch build times `apoa watch` logged.
+For each finding event that opens a finding, latency = its arrival minus the publish time
+of the completed delivery of the run that completed its evidence (`evidence.last_bad_run`):
+the time between the last delivery a finding needed and the finding. (A resolution comes
+after the good runs that follow the last bad one, so it is listed but not timed.) Prints
+p50 / p95 / max of it and the micro-batch build times `apoa watch` logged.
 
     .venv/bin/python -m benchmarks.watch_latency
     .venv/bin/python -m benchmarks.watch_latency --home /tmp/apoa-data-model-bench/1000000
@@ -267,9 +268,14 @@ def report(prep: dict, results: Results, logged: list[Build], rate: float) -> st
     builds = [build.seconds for build in logged]
     latencies = []
     unmatched = 0
+    resolutions = 0
     for arrived, body in results.arrivals:
         job_run_id = ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id")
-        if job_run_id in results.completed_at:
+        if body.get("status") != "open":
+            # a later revision (fixed): it follows the good runs after the last bad one, by
+            # design, so the time since the last bad run is not a delay
+            resolutions += 1
+        elif job_run_id in results.completed_at:
             latencies.append(arrived - results.completed_at[job_run_id])
         else:
             unmatched += 1
@@ -279,7 +285,7 @@ def report(prep: dict, results: Results, logged: list[Build], rate: float) -> st
         "already announced)",
         f"stream: {results.published} deliveries at {rate:g}/s over "
         f"{results.publish_seconds:.0f} s; {len(results.arrivals)} finding events arrived "
-        f"({unmatched} about runs outside the stream)",
+        f"({unmatched} about runs outside the stream, {resolutions} resolutions)",
         "",
         f"{'measure':<44} {'n':>4} {'p50':>7} {'p95':>7} {'max':>7}",
     ]
@@ -310,13 +316,14 @@ def report(prep: dict, results: Results, logged: list[Build], rate: float) -> st
         lines.append("slowest models per build (median): " + "; ".join(slowest_models(logged)))
     lines.append("")
     lines.append(
-        "finding events (latency, '-' for evidence outside the stream; kind, status, entity):"
+        "finding events (latency, '-' if a resolution or not streamed; kind, status, entity):"
     )
     for arrived, body in results.arrivals:
         entity = (body.get("entity") or {}).get("display")
         job_run_id = ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id")
         sent = results.completed_at.get(job_run_id)
-        latency = f"{arrived - sent:6.1f}s" if sent is not None else f"{'-':>7}"
+        opened = body.get("status") == "open"
+        latency = f"{arrived - sent:6.1f}s" if sent is not None and opened else f"{'-':>7}"
         lines.append(
             f"  {latency} {body.get('kind')} {body.get('status')} r{body.get('revision')} {entity}"
         )
