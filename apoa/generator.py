@@ -1421,12 +1421,15 @@ def generate_side_data(history: History, seed: int = 7) -> list[Message]:
     """Cloud Logging entries (failed jobs only, at most 20 each) and Monitoring TimeSeries (CPU
     and memory, one point per job-minute each) for the history's completed jobs, in the order
     they would be sent: when each job ends."""
-    messages: list[Message] = []
-    for job in completed_jobs(history):
-        style = link_style(seed, job.job_id)
-        messages.extend(_metric_messages(job, style, seed))
-        if job.conclusion in ("failure", "timed_out") and job.failed_step is not None:
-            messages.extend(_log_messages(job, style, seed))
+    return [message for job in completed_jobs(history) for message in _side_messages(job, seed)]
+
+
+def _side_messages(job: SideJob, seed: int) -> list[Message]:
+    """One job's metrics, and its logs if it failed in a step."""
+    style = link_style(seed, job.job_id)
+    messages = _metric_messages(job, style, seed)
+    if job.conclusion in ("failure", "timed_out") and job.failed_step is not None:
+        messages.extend(_log_messages(job, style, seed))
     return messages
 
 
@@ -1434,12 +1437,7 @@ def with_side_data(history: History, seed: int = 7) -> list[Message]:
     """The history's deliveries with each job's logs and metrics right after the delivery of
     its completion (the first, if it was delivered twice): a stream as it arrives, the way
     the runner's reporting step sends them when the job ends."""
-    side: dict[int, list[Message]] = {}
-    for job in completed_jobs(history):
-        style = link_style(seed, job.job_id)
-        side[job.job_id] = _metric_messages(job, style, seed)
-        if job.conclusion in ("failure", "timed_out") and job.failed_step is not None:
-            side[job.job_id].extend(_log_messages(job, style, seed))
+    side = {job.job_id: _side_messages(job, seed) for job in completed_jobs(history)}
     stream: list[Message] = []
     for message in history.messages:
         stream.append(message)

@@ -264,21 +264,24 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def latency_of(results: Results, arrived: float, body: dict) -> float | None:
+    """Seconds from the completed delivery of the finding's last bad run to the event, for an
+    event that opens a finding about a run the stream published; None otherwise. A
+    resolution comes after the good runs that follow the last bad one, by design, so the time
+    since the last bad run is not a delay."""
+    job_run_id = ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id")
+    sent = results.completed_at.get(job_run_id)
+    if body.get("status") != "open" or sent is None:
+        return None
+    return arrived - sent
+
+
 def report(prep: dict, results: Results, logged: list[Build], rate: float) -> str:
     builds = [build.seconds for build in logged]
-    latencies = []
-    unmatched = 0
-    resolutions = 0
-    for arrived, body in results.arrivals:
-        job_run_id = ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id")
-        if body.get("status") != "open":
-            # a later revision (fixed): it follows the good runs after the last bad one, by
-            # design, so the time since the last bad run is not a delay
-            resolutions += 1
-        elif job_run_id in results.completed_at:
-            latencies.append(arrived - results.completed_at[job_run_id])
-        else:
-            unmatched += 1
+    timed = [(body, latency_of(results, arrived, body)) for arrived, body in results.arrivals]
+    latencies = [latency for _, latency in timed if latency is not None]
+    resolutions = sum(1 for body, _ in timed if body.get("status") != "open")
+    unmatched = len(timed) - len(latencies) - resolutions
     lines = [
         f"history: {prep['job_runs']:,} job runs built "
         f"(preparing dbt run {prep['build_seconds']:.0f} s; {prep['announced']} findings "
@@ -303,11 +306,9 @@ def report(prep: dict, results: Results, logged: list[Build], rate: float) -> st
     row(
         "  of which duration_regression",
         [
-            arrived - results.completed_at[job]
-            for arrived, body in results.arrivals
-            if body.get("kind") == "duration_regression"
-            and (job := ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id"))
-            in results.completed_at
+            latency
+            for body, latency in timed
+            if latency is not None and body.get("kind") == "duration_regression"
         ],
     )
     row("micro-batch build (dbt run, in process)", builds)
@@ -318,14 +319,11 @@ def report(prep: dict, results: Results, logged: list[Build], rate: float) -> st
     lines.append(
         "finding events (latency, '-' if a resolution or not streamed; kind, status, entity):"
     )
-    for arrived, body in results.arrivals:
+    for body, latency in timed:
         entity = (body.get("entity") or {}).get("display")
-        job_run_id = ((body.get("evidence") or {}).get("last_bad_run") or {}).get("job_run_id")
-        sent = results.completed_at.get(job_run_id)
-        opened = body.get("status") == "open"
-        latency = f"{arrived - sent:6.1f}s" if sent is not None and opened else f"{'-':>7}"
+        shown = f"{latency:6.1f}s" if latency is not None else f"{'-':>7}"
         lines.append(
-            f"  {latency} {body.get('kind')} {body.get('status')} r{body.get('revision')} {entity}"
+            f"  {shown} {body.get('kind')} {body.get('status')} r{body.get('revision')} {entity}"
         )
     return "\n".join(lines)
 

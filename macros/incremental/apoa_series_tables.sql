@@ -18,12 +18,17 @@
     {{- return('view' if target.type == 'bigquery' else 'incremental') -}}
 {%- endmacro %}
 
+{#- True in an incremental build of a series table (never on BigQuery, where they are views). -#}
+{% macro apoa_series_incremental() -%}
+    {{- return(apoa_series_materialization() == 'incremental' and apoa_is_incremental()) -}}
+{%- endmacro %}
+
 {#- The units to rebuild: those of the rows newer than the table (or all of them when the
     vars that shape the values changed: `fingerprint`, stored as series_fingerprint), and the
     unit a changed job run sat in before (its runner labels changed). Incremental builds
     only; renders nothing otherwise. -#}
 {% macro apoa_touched_units_cte(eligible, unit, fingerprint=none) -%}
-    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- if apoa_series_incremental() -%}
     stored_watermark as (
 
         select coalesce(max(stored.state_load_seq), -1) as state_load_seq
@@ -59,7 +64,7 @@
 
 {#- `and <unit> in (touched units)` in an incremental build; nothing otherwise. -#}
 {% macro apoa_only_touched_units(unit) -%}
-    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- if apoa_series_incremental() -%}
         and {{ unit }} in (select touched_units.unit from touched_units)
     {%- endif -%}
 {%- endmacro %}
@@ -74,12 +79,12 @@
         runner_labels is not null
         and strpos(repository, '/') > 1
         and queue_seconds >= 0
-        and translate(runner_labels, '[]" ', '') != ''
+        and {{ runner_label('runner_labels') }} != ''
     )
 {%- endmacro %}
 
 {% macro apoa_pool_tails_ctes(eligible, job_runs, fingerprint) -%}
-    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- if apoa_series_incremental() -%}
     pool_watermark as (
 
         select coalesce(max(stored.state_load_seq), -1) as state_load_seq
@@ -112,31 +117,34 @@
 
     ),
 
-    pool_cuts as (
-
-        select
-            series_key,
-            min(created_at) as tail_from
-        from pool_changes
-        group by series_key
-
-    ),
-
     pool_tails as (
 
-        select
-            pool_cuts.series_key as tail_series_key,
-            pool_cuts.tail_from,
-            count(stored.job_run_id) as tail_offset
-        from pool_cuts
-        left join {{ this }} as stored
-            on
-                pool_cuts.series_key = stored.series_key
-                and stored.scored_at < pool_cuts.tail_from
-        group by pool_cuts.series_key, pool_cuts.tail_from
+        {{ apoa_tail_offsets('pool_changes', 'created_at') }}
 
     ),
     {%- endif -%}
+{%- endmacro %}
+
+{#- Where each touched series' tail starts (the earliest of its `changes`, a relation of
+    series_key and `at_column`) and how many stored points lie before it: the tail is
+    numbered from there. Shared by the runner pools and the metric series. -#}
+{% macro apoa_tail_offsets(changes, at_column) -%}
+    select
+        changes.series_key as tail_series_key,
+        changes.tail_from,
+        count(stored.scored_at) as tail_offset
+    from (
+        select
+            series_key,
+            min({{ at_column }}) as tail_from
+        from {{ changes }}
+        group by series_key
+    ) as changes
+    left join {{ this }} as stored
+        on
+            changes.series_key = stored.series_key
+            and stored.scored_at < changes.tail_from
+    group by changes.series_key, changes.tail_from
 {%- endmacro %}
 
 {#- `created_at >= <the earliest tail start>` in an incremental build (`true` otherwise): a
@@ -145,19 +153,16 @@
     the pool keys and season buckets are computed for the recent job runs only and older row
     groups are skipped. Computing them for every job run cost 0.45 s per micro-batch at 1M. -#}
 {% macro apoa_pool_tail_floor(job_runs_relation, fingerprint) -%}
-    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- if apoa_series_incremental() -%}
         {%- set watermark = apoa_watermark(
             "coalesce(max(case when series_fingerprint = '" ~ fingerprint ~ "' then state_load_seq end), -1)"
         ) -%}
-        {%- set changed = apoa_earliest_literal(
-            job_runs_relation, 'created_at', 'state_load_seq > ' ~ watermark
-        ) -%}
-        {%- set stored = apoa_earliest_literal(
-            this, 'scored_at',
-            "series_fingerprint != '" ~ fingerprint ~ "' or job_run_id in (select job_run_id from "
-            ~ job_runs_relation ~ ' where state_load_seq > ' ~ watermark ~ ')'
-        ) -%}
-        created_at >= least({{ changed }}, {{ stored }})
+        {%- set changed = '(select min(created_at) from ' ~ job_runs_relation
+            ~ ' where state_load_seq > ' ~ watermark ~ ')' -%}
+        {%- set stored = '(select min(scored_at) from ' ~ this ~ " where series_fingerprint != '"
+            ~ fingerprint ~ "' or job_run_id in (select job_run_id from " ~ job_runs_relation
+            ~ ' where state_load_seq > ' ~ watermark ~ '))' -%}
+        created_at >= {{ apoa_timestamp_literal('least(' ~ changed ~ ', ' ~ stored ~ ')') }}
     {%- else -%}
         true
     {%- endif -%}
@@ -165,14 +170,14 @@
 
 {#- `pool_tails.tail_offset +` before a tail's row_number() in an incremental build. -#}
 {% macro apoa_pool_tail_offset() -%}
-    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- if apoa_series_incremental() -%}
         pool_tails.tail_offset +
     {%- endif -%}
 {%- endmacro %}
 
 {#- Only the touched pools' tails, in an incremental build. -#}
 {% macro apoa_only_pool_tails(eligible) -%}
-    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- if apoa_series_incremental() -%}
     inner join pool_tails
         on
             {{ eligible }}.series_key = pool_tails.tail_series_key
@@ -183,7 +188,7 @@
 {#- Post-hook of int_queue_series: rows of job runs that are in no pool any more (a later
     delivery without labels or start). Their tail was renumbered without them. -#}
 {% macro apoa_delete_left_pools() -%}
-    {%- if apoa_series_materialization() == 'incremental' and apoa_is_incremental() -%}
+    {%- if apoa_series_incremental() -%}
     delete from {{ this }}
     where job_run_id in (
         select job_run_id
@@ -199,10 +204,6 @@
     the points before keep their positions. Rows are replaced by point_id; a claimed point is
     written once more with the job run that claimed it (`apoa_claimed_points_rows`) and the
     post-hook `apoa_delete_claimed_points` deletes it, in the same build. -#}
-{% macro apoa_metric_tails_incremental() -%}
-    {{- return(apoa_series_materialization() == 'incremental' and apoa_is_incremental()) -}}
-{%- endmacro %}
-
 {% macro apoa_metric_changed_links_condition() -%}
     link_run_id is null and link_load_seq > {{ apoa_watermark('coalesce(max(state_load_seq), -1)') }}
 {%- endmacro %}
@@ -210,7 +211,7 @@
 {#- `<column> >= <the earliest changed point>` in an incremental build: no tail starts before
     it, and older row groups are skipped. `true` otherwise. -#}
 {% macro apoa_metric_tail_floor(column) -%}
-    {%- if apoa_metric_tails_incremental() -%}
+    {%- if apoa_series_incremental() -%}
         {%- set floor = apoa_earliest_literal(
             ref('int_metric_points_linked_to_job_runs'), 'end_at', apoa_metric_changed_links_condition()
         ) -%}
@@ -221,7 +222,7 @@
 {%- endmacro %}
 
 {% macro apoa_metric_tails_ctes(points, links) -%}
-    {%- if apoa_metric_tails_incremental() -%}
+    {%- if apoa_series_incremental() -%}
     -- the point links this table was built from (each row keeps its own: state_load_seq)
     changed_links as (
 
@@ -257,33 +258,18 @@
 
     metric_tails as (
 
-        select
-            changes.series_key as tail_series_key,
-            changes.tail_from,
-            count(stored.point_id) as tail_offset
-        from (
-            select
-                series_key,
-                min(end_at) as tail_from
-            from metric_changes
-            group by series_key
-        ) as changes
-        left join {{ this }} as stored
-            on
-                changes.series_key = stored.series_key
-                and stored.scored_at < changes.tail_from
-        group by changes.series_key, changes.tail_from
+        {{ apoa_tail_offsets('metric_changes', 'end_at') }}
 
     ),
     {%- endif -%}
 {%- endmacro %}
 
 {% macro apoa_metric_tail_offset() -%}
-    {{- 'metric_tails.tail_offset' if apoa_metric_tails_incremental() else '0' -}}
+    {{- 'metric_tails.tail_offset' if apoa_series_incremental() else '0' -}}
 {%- endmacro %}
 
 {% macro apoa_only_metric_tails(points) -%}
-    {%- if apoa_metric_tails_incremental() -%}
+    {%- if apoa_series_incremental() -%}
     inner join metric_tails
         on
             {{ points }}.series_key = metric_tails.tail_series_key
@@ -294,7 +280,7 @@
 {#- `union all` the stored rows of the points a job claimed since, marked with that job run
     (they replace the stored rows; the post-hook deletes them). -#}
 {% macro apoa_claimed_points_rows() -%}
-    {%- if apoa_metric_tails_incremental() -%}
+    {%- if apoa_series_incremental() -%}
     union all
     select
         stored.series_key,
@@ -323,16 +309,22 @@
 {%- endmacro %}
 
 {#- The earliest `column` of the rows of `relation` that meet `condition`, as a timestamp
-    literal floored to the second ('null' when there are none), read when the model runs: a
-    comparison with a constant skips row groups by their min/max, where a scalar subquery
-    would not. A forced rendering (offline compile) gets the subquery. DuckDB (the series
-    tables are incremental there only). -#}
+    literal (apoa_timestamp_literal). -#}
 {% macro apoa_earliest_literal(relation, column, condition) -%}
-    {%- set subquery = '(select min(' ~ column ~ ') from ' ~ relation ~ ' where ' ~ condition ~ ')' -%}
+    {{- return(apoa_timestamp_literal(
+        '(select min(' ~ column ~ ') from ' ~ relation ~ ' where ' ~ condition ~ ')'
+    )) -}}
+{%- endmacro %}
+
+{#- A timestamp SQL expression evaluated when the model runs, as a literal floored to the
+    second ('null' when it is null): a comparison with a constant skips row groups by their
+    min/max, where a scalar subquery would not. A forced rendering (offline compile) gets
+    the expression. DuckDB (the series tables are incremental there only). -#}
+{% macro apoa_timestamp_literal(expression) -%}
     {%- if not execute or var('apoa_force_incremental', none) not in (none, '') -%}
-        {{ return(subquery) }}
+        {{ return(expression) }}
     {%- endif -%}
-    {%- set micros = run_query('select epoch_us(' ~ subquery ~ ') as earliest').columns[0].values()[0] -%}
+    {%- set micros = run_query('select epoch_us(' ~ expression ~ ') as earliest').columns[0].values()[0] -%}
     {%- if micros is none -%}
         {{ return('null') }}
     {%- endif -%}

@@ -21,6 +21,8 @@
 {%- set min_runs = var('apoa_security_min_history_runs') -%}
 {%- set min_hours = var('apoa_security_min_history_days') * 24 -%}
 {%- set episode_hours = var('apoa_security_episode_hours') -%}
+{#- what a job run shows whatever the repository's history: counted without one -#}
+{%- set needs_no_history = "('security_fork_pull_request_target', 'security_secret_in_logs')" -%}
 
 with
 
@@ -97,10 +99,10 @@ label_first_times as (
 
     select
         repository,
-        translate(runner_labels, '[]" ', '') as runner_label,
+        {{ runner_label('runner_labels') }} as runner_label,
         min(first_at) as first_at
     from delivered_label_sets
-    group by repository, translate(runner_labels, '[]" ', '')
+    group by repository, {{ runner_label('runner_labels') }}
 
 ),
 
@@ -117,7 +119,7 @@ label_first_job_runs as (
         on
             job_runs.repository = label_first_times.repository
             and job_runs.created_at = label_first_times.first_at
-    where translate(job_runs.runner_labels, '[]" ', '') = label_first_times.runner_label
+    where {{ runner_label('job_runs.runner_labels') }} = label_first_times.runner_label
     group by label_first_times.repository, label_first_times.runner_label
 
 ),
@@ -151,7 +153,7 @@ new_runner_labels as (
         on
             job_runs.repository = first_sightings.repository
             and job_runs.run_id = first_sightings.run_id
-    where translate(job_runs.runner_labels, '[]" ', '') = first_sightings.runner_label
+    where {{ runner_label('job_runs.runner_labels') }} = first_sightings.runner_label
 
 ),
 
@@ -324,7 +326,7 @@ candidate_signals as (
     inner join repository_spans
         on signals.repository = repository_spans.repository
     where
-        signals.kind in ('security_fork_pull_request_target', 'security_secret_in_logs')
+        signals.kind in {{ needs_no_history }}
         or {{ seconds_between('repository_spans.repository_first_at', 'signals.created_at') }}
         >= {{ min_hours * 3600 }}
 
@@ -367,7 +369,7 @@ flagged as (
     inner join repository_history
         on candidate_signals.job_run_id = repository_history.job_run_id
     where
-        candidate_signals.kind in ('security_fork_pull_request_target', 'security_secret_in_logs')
+        candidate_signals.kind in {{ needs_no_history }}
         or repository_history.earlier_job_runs >= {{ min_runs }}
 
 ),

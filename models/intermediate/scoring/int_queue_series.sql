@@ -46,7 +46,7 @@ pooled as (
         is_default_branch,
         head_branch,
         substr(repository, 1, strpos(repository, '/') - 1) as owner,
-        translate(runner_labels, '[]" ', '') as runner_label,
+        {{ runner_label('runner_labels') }} as runner_label,
         created_at,
         started_at,
         queue_seconds,
