@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from apoa import dbt_templates
 from apoa.settings import Settings
 
 _lock = threading.Lock()
@@ -16,8 +17,12 @@ class BuildResult:
     success: bool
     nodes: int
     failures: list[str]
-    # The slowest nodes, (name, seconds): where a slow micro-batch went, in its log line.
-    slowest: tuple[tuple[str, float], ...] = ()
+    # Every node's (name, seconds), slowest first: where a slow micro-batch went.
+    timings: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def slowest(self) -> tuple[tuple[str, float], ...]:
+        return self.timings[:SLOWEST_SHOWN]
 
     def to_dict(self) -> dict:
         return {"success": self.success, "nodes": self.nodes, "failures": self.failures}
@@ -38,6 +43,7 @@ def parse_manifest(settings: Settings):
     from dbt.cli.main import dbtRunner
 
     settings.export()
+    dbt_templates.install()
     with _lock:
         outcome = dbtRunner().invoke(_args(settings, "parse", None))
     if not outcome.success:
@@ -66,5 +72,5 @@ def run_dbt(
         success=bool(outcome.success),
         nodes=len(timings),
         failures=failures,
-        slowest=tuple(sorted(timings, key=lambda timing: -timing[1])[:SLOWEST_SHOWN]),
+        timings=tuple(sorted(timings, key=lambda timing: -timing[1])),
     )

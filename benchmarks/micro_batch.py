@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from apoa.generator import DEFAULT_START, generate_history, with_side_data
-from apoa.settings import Settings, dbt_target_dir
+from apoa.settings import Settings
 from apoa.warehouse import LocalWarehouse
 from apoa.watch import MICRO_BATCH_SELECT
 from ingest.envelope import RawMessage
@@ -125,15 +125,14 @@ def _measure(
             first = batch * batch_deliveries
             warehouse.land(messages[first : first + batch_deliveries], [])
             started = time.perf_counter()
-            assert warehouse.run_micro_batch(MICRO_BATCH_SELECT).success
+            result = warehouse.run_micro_batch(MICRO_BATCH_SELECT)
             batches.append(time.perf_counter() - started)
-    results = json.loads((dbt_target_dir() / "run_results.json").read_text())["results"]
-    slowest = sorted(results, key=lambda r: -r["execution_time"])[:8]
+            assert result.success
     return {
         "job_runs": row["n"],
         "full_build": full_build,
         "batches": batches,
-        "slowest": [(r["unique_id"].split(".")[-1], r["execution_time"]) for r in slowest],
+        "slowest": result.timings[:8],
     }
 
 

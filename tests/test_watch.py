@@ -66,7 +66,7 @@ def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed()
 def test_trigger_logs_each_build_with_its_slowest_models(capsys):
     results = iter([
         BuildResult(False, 2, ["model.apoa.fct_job_runs: out of memory"]),
-        BuildResult(True, 2, [], slowest=(("fct_findings", 0.5), ("fct_job_runs", 0.25))),
+        BuildResult(True, 2, [], timings=(("fct_findings", 0.5), ("fct_job_runs", 0.25))),
     ])  # fmt: skip
     built = []
     trigger = BuildTrigger(
