@@ -81,26 +81,34 @@ log_signals as (
 
 ),
 
--- part 2: which Cloud Monitoring series, which resource measure
+-- part 2: which Cloud Monitoring series, which resource measure. Only the series findings
+-- name, with their kind as a column: a constant in the join condition made DuckDB pair
+-- every finding with every series in a nested loop.
 metric_series as (
 
     select
+        'metric_anomaly' as kind,
         series_key,
         series_name,
         metric_type,
         unit
     from {{ ref('int_metric_series') }}
-    where series_position = 1
+    where
+        series_position = 1
+        and series_key in (select findings.series_key from findings)
 
 ),
 
 resource_series as (
 
     select
+        'resource_misuse' as kind,
         series_key,
         measure
     from {{ ref('int_resource_series') }}
-    where series_position = 1
+    where
+        series_position = 1
+        and series_key in (select findings.series_key from findings)
 
 ),
 
@@ -170,9 +178,11 @@ joined as (
     left join log_signals
         on findings.first_job_run_id = log_signals.job_run_id
     left join metric_series
-        on findings.kind = 'metric_anomaly' and findings.series_key = metric_series.series_key
+        on findings.kind = metric_series.kind and findings.series_key = metric_series.series_key
     left join resource_series
-        on findings.kind = 'resource_misuse' and findings.series_key = resource_series.series_key
+        on
+            findings.kind = resource_series.kind
+            and findings.series_key = resource_series.series_key
 
 ),
 
