@@ -186,40 +186,26 @@ first_actor_sightings as (
 
 ),
 
-deploying_job_runs as (
-
-    select
-        job_run_id,
-        job_key,
-        repository,
-        run_id,
-        run_attempt,
-        created_at,
-        completed_at
-    from job_runs
-    where {{ contains_any(
-        "concat(coalesce(workflow_name, ''), ' ', coalesce(workflow_path, ''), ' ', coalesce(job_name, ''))",
-        var('apoa_security_deploy_patterns'),
-    ) }}
-
-),
-
+-- the pattern is matched after the joins, on the few runs with an actor's first sighting:
+-- matched on every job run of the history it cost 0.18 s at 1M job runs. It names the
+-- sighting (never null after the inner join) so that the optimizer cannot push it down to
+-- the job runs' scan.
 new_deploy_actors as (
 
     select
-        deploying_job_runs.job_run_id,
+        job_runs.job_run_id,
         'security_new_deploy_actor' as kind,
         cast(null as {{ text }}) as runner_label,
         concat('actor:', first_actor_sightings.login) as signature,
-        deploying_job_runs.job_key,
-        deploying_job_runs.repository,
-        deploying_job_runs.created_at,
-        deploying_job_runs.completed_at
-    from deploying_job_runs
+        job_runs.job_key,
+        job_runs.repository,
+        job_runs.created_at,
+        job_runs.completed_at
+    from job_runs
     inner join workflow_runs
         on
-            deploying_job_runs.run_id = workflow_runs.run_id
-            and deploying_job_runs.run_attempt = workflow_runs.run_attempt
+            job_runs.run_id = workflow_runs.run_id
+            and job_runs.run_attempt = workflow_runs.run_attempt
     inner join first_actor_sightings
         on
             workflow_runs.repository = first_actor_sightings.repository
@@ -227,6 +213,14 @@ new_deploy_actors as (
                 workflow_runs.actor_login, workflow_runs.triggering_actor_login
             )
             and workflow_runs.created_at = first_actor_sightings.first_seen_at
+    where
+        case
+            when first_actor_sightings.login is not null
+                then {{ contains_any(
+                    "concat(coalesce(job_runs.workflow_name, ''), ' ', coalesce(job_runs.workflow_path, ''), ' ', coalesce(job_runs.job_name, ''))",
+                    var('apoa_security_deploy_patterns'),
+                ) }}
+        end
 
 ),
 
