@@ -197,6 +197,7 @@ class RunningServer:
                 publish=lambda: len(warehouse.publish()),
                 # a whole run leaves a large log that the next micro-batch would fold in
                 after_publish=lambda: warehouse.checkpoint(min_wal_bytes=64 * 2**20),
+                build_at_start=True,
             )
             warehouse.on_landed = self.trigger.notify
 

@@ -62,6 +62,7 @@ class BuildTrigger:
         max_wait_seconds: float = 3.0,
         full_every_seconds: float = WHOLE_RUN_EVERY_SECONDS,
         after_publish: Callable[[], None] = lambda: None,
+        build_at_start: bool = False,
     ) -> None:
         self._after_publish = after_publish  # housekeeping off the latency path
         self._build = build  # called with a dbt selector
@@ -74,6 +75,12 @@ class BuildTrigger:
         self._last_event = 0.0
         self._stop = threading.Event()
         self.stats = BatchStats()
+        if build_at_start:
+            # Catch up at once: deliveries landed while nothing watched (or recovered from the
+            # journal at start) would otherwise wait for the next completed one, and the
+            # first build, which also creates the finding path's views, is off the latency
+            # path of the first event.
+            self._pending.set()
         self._thread = threading.Thread(target=self._run, name="apoa-build-trigger", daemon=True)
         self._thread.start()
 

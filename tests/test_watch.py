@@ -63,6 +63,26 @@ def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed()
     assert builds_for(0) == [WHOLE_RUN_SELECT] * 3
 
 
+def test_trigger_can_build_at_start_without_an_event():
+    def builds_within(seconds: float, build_at_start: bool) -> int:
+        built: list[str] = []
+        trigger = BuildTrigger(
+            build=lambda select: built.append(select) or BuildResult(True, 1, []),
+            publish=lambda: 0,
+            quiet_seconds=0.01,
+            max_wait_seconds=0.05,
+            build_at_start=build_at_start,
+        )
+        deadline = time.monotonic() + seconds
+        while not built and time.monotonic() < deadline:
+            time.sleep(0.01)
+        trigger.stop()
+        return len(built)
+
+    assert builds_within(10, build_at_start=True) == 1
+    assert builds_within(0.5, build_at_start=False) == 0
+
+
 def test_trigger_logs_each_build_with_its_slowest_models(capsys):
     results = iter([
         BuildResult(False, 2, ["model.apoa.fct_job_runs: out of memory"]),
@@ -140,3 +160,40 @@ def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
         code = watch.wait(timeout=120)
         emulator.stop()
     assert code == 0
+
+
+def test_watch_builds_what_landed_before_it_started(tmp_path):
+    """Deliveries landed while nothing watched are built at start, not at the next event."""
+    import threading
+
+    from apoa.server import RunningServer
+    from apoa.settings import Settings
+    from apoa.warehouse import LocalWarehouse
+
+    history = generate_history(seed=5, runs_per_workflow=3)
+    home = tmp_path / "home"
+    with LocalWarehouse(Settings(home=home)) as landing:
+        landing.land(
+            [
+                RawMessage(m.topic, f"w-{n}", None, m.attributes, None, json.dumps(m.data))
+                for n, m in enumerate(history.messages)
+            ],
+            [],
+        )
+    warehouse = LocalWarehouse(Settings(home=home))
+    warehouse.publish = lambda publish=None: []  # no Pub/Sub here: the build is what counts
+    server = RunningServer(warehouse, "127.0.0.1", 0, watch=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 90
+        while server.trigger.stats.builds < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.trigger.stats.failures == 0
+        assert server.trigger.stats.builds == 1
+        [row] = warehouse.query("select count(*) as n from main.fct_job_runs")
+    finally:
+        server.stop()
+        thread.join(timeout=60)
+    assert row["n"] == len({m.data["workflow_job"]["id"] for m in history.messages
+                           if m.attributes.get("github_event") == "workflow_job"})  # fmt: skip
