@@ -43,11 +43,12 @@ def parse_manifest(settings: Settings):
     from dbt.cli.main import dbtRunner
 
     settings.export()
-    dbt_templates.install()
     with _lock:
         outcome = dbtRunner().invoke(_args(settings, "parse", None))
     if not outcome.success:
         raise RuntimeError(f"dbt parse failed: {outcome.exception}")
+    # after the parse: its thousands of one-off snippets would only crowd the cache
+    dbt_templates.install()
     return outcome.result
 
 

@@ -17,7 +17,7 @@ from types import CodeType
 MAX_TEMPLATES = 1024
 
 _lock = threading.Lock()
-_cache: OrderedDict[tuple, CodeType | str] = OrderedDict()
+_cache: OrderedDict[tuple, CodeType] = OrderedDict()
 _installed = False
 
 
@@ -53,3 +53,8 @@ def install() -> None:
 
 def cached_templates() -> int:
     return len(_cache)
+
+
+def clear() -> None:
+    with _lock:
+        _cache.clear()

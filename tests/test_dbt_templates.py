@@ -15,6 +15,7 @@ def _render(source: str, **context) -> str:
 def test_a_source_is_compiled_once_and_each_render_gets_its_own_context():
     dbt_templates.install()
     dbt_templates.install()  # idempotent: a second install must not wrap the wrapper
+    dbt_templates.clear()  # other tests in this process may have filled it
     source = "select {{ column }} from {{ table }} -- apoa template cache test"
     before = dbt_templates.cached_templates()
     assert _render(source, column="a", table="t1") == "select a from t1 -- apoa template cache test"

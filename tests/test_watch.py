@@ -7,13 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from apoa.dbt_build import BuildResult
 from apoa.demo import finding_entity, wait_for_server
 from apoa.emulator import create_pull_subscription, free_port, pull_all
 from apoa.generator import generate_history, write_jsonl
-from apoa.settings import FINDINGS_TOPIC
+from apoa.server import RunningServer
+from apoa.settings import FINDINGS_TOPIC, Settings
+from apoa.warehouse import LocalWarehouse
 from apoa.watch import (
     MICRO_BATCH_SELECT,
     WHOLE_RUN_SELECT,
@@ -41,16 +44,21 @@ def test_only_completed_runs_and_jobs_trigger_a_build():
     assert not is_completed_delivery(message("workflow_job", None))
 
 
+def recording_trigger(selected: list[str], **options) -> BuildTrigger:
+    """A trigger with a fast debounce whose builds only record their selector."""
+    return BuildTrigger(
+        build=lambda select: selected.append(select) or BuildResult(True, 1, []),
+        publish=lambda: 0,
+        quiet_seconds=0.01,
+        max_wait_seconds=0.05,
+        **options,
+    )
+
+
 def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed():
     def builds_for(full_every_seconds: float) -> list[str]:
         selected: list[str] = []
-        trigger = BuildTrigger(
-            build=lambda select: selected.append(select) or BuildResult(True, 1, []),
-            publish=lambda: 0,
-            quiet_seconds=0.01,
-            max_wait_seconds=0.05,
-            full_every_seconds=full_every_seconds,
-        )
+        trigger = recording_trigger(selected, full_every_seconds=full_every_seconds)
         for _ in range(3):
             trigger.notify([message("workflow_job", "completed")])
             deadline = time.monotonic() + 10
@@ -66,13 +74,7 @@ def test_trigger_runs_the_finding_path_and_everything_once_the_interval_passed()
 def test_trigger_can_build_at_start_without_an_event():
     def builds_within(seconds: float, build_at_start: bool) -> int:
         built: list[str] = []
-        trigger = BuildTrigger(
-            build=lambda select: built.append(select) or BuildResult(True, 1, []),
-            publish=lambda: 0,
-            quiet_seconds=0.01,
-            max_wait_seconds=0.05,
-            build_at_start=build_at_start,
-        )
+        trigger = recording_trigger(built, build_at_start=build_at_start)
         deadline = time.monotonic() + seconds
         while not built and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -164,12 +166,6 @@ def test_watch_publishes_findings_for_replayed_anomalies(tmp_path):
 
 def test_watch_builds_what_landed_before_it_started(tmp_path):
     """Deliveries landed while nothing watched are built at start, not at the next event."""
-    import threading
-
-    from apoa.server import RunningServer
-    from apoa.settings import Settings
-    from apoa.warehouse import LocalWarehouse
-
     history = generate_history(seed=5, runs_per_workflow=3)
     home = tmp_path / "home"
     with LocalWarehouse(Settings(home=home)) as landing:
