@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from flask import Flask, jsonify, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
+from apoa.push_workers import PushWorkers
 from apoa.settings import PROJECT_DIR
 from apoa.warehouse import LocalWarehouse
 from ingest.envelope import DeadLetter
@@ -57,24 +59,41 @@ class PushLatency:
             self.samples.append(time.perf_counter() - started)
 
     def summary(self, reset: bool = False) -> dict[str, float]:
-        values = sorted(self.samples)
+        values = list(self.samples)
         if reset:
             self.samples.clear()
-        if not values:
-            return {"count": 0}
-
-        def at(q: float) -> float:
-            return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
-
-        return {"count": len(values), "p50_ms": at(0.50), "p99_ms": at(0.99)}
+        return latency_summary(values)
 
 
-def create_server_app(warehouse: LocalWarehouse) -> Any:
+class WorkersLatency:
+    """The same summary over the push processes' samples (they answer the pushes)."""
+
+    def __init__(self, workers: PushWorkers) -> None:
+        self.workers = workers
+
+    def summary(self, reset: bool = False) -> dict[str, float]:
+        return latency_summary(self.workers.latency_samples(reset))
+
+
+def latency_summary(samples: list[float]) -> dict[str, float]:
+    values = sorted(samples)
+    if not values:
+        return {"count": 0}
+
+    def at(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+    return {"count": len(values), "p50_ms": at(0.50), "p99_ms": at(0.99)}
+
+
+def create_server_app(warehouse: LocalWarehouse, workers: PushWorkers | None = None) -> Any:
+    """The owner's app: pushes, CloudEvents and the admin routes. With push processes the
+    pushes reach them instead, and the push-latency route reports theirs."""
     set_sink(warehouse.sink, warehouse.config)
     app: Flask = functions_framework.create_app("ingest_push", INGEST_SOURCE, "http")
     cloudevents = functions_framework.create_app("ingest_cloudevent", INGEST_SOURCE, "cloudevent")
     latency = PushLatency(DispatcherMiddleware(app, {"/cloudevents": cloudevents}))
-    _add_admin_routes(app, warehouse, latency)
+    _add_admin_routes(app, warehouse, latency if workers is None else WorkersLatency(workers))
     return latency
 
 
@@ -87,7 +106,9 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatency) -> None:
+def _add_admin_routes(
+    app: Flask, warehouse: LocalWarehouse, latency: PushLatency | WorkersLatency
+) -> None:
     app.json.default = _json_default  # type: ignore[attr-defined]
 
     def status():
@@ -175,17 +196,42 @@ def _add_admin_routes(app: Flask, warehouse: LocalWarehouse, latency: PushLatenc
 
 
 class RunningServer:
-    """The owner's HTTP server; `serve_forever` in the main thread or in a thread (tests)."""
+    """The owner's HTTP server; `serve_forever` in the main thread or in a thread (tests).
 
-    def __init__(self, warehouse: LocalWarehouse, host: str, port: int, watch: bool = False):
+    With `push_processes`, that many processes answer the pushes on the public address
+    (apoa/push_worker.py) and forward everything else to this process, which listens on a
+    loopback port of its own and loads their journals. With 0 this process answers all."""
+
+    def __init__(
+        self,
+        warehouse: LocalWarehouse,
+        host: str,
+        port: int,
+        watch: bool = False,
+        push_processes: int = 0,
+    ):
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.warehouse = warehouse
+        self.workers: PushWorkers | None = None
         try:
-            self._server = make_server(host, port, create_server_app(warehouse), threaded=True)
-        except OSError:
+            if push_processes:
+                public = _listening_socket(host, port)
+                self._server = make_server("127.0.0.1", 0, _Deferred(), threaded=True)
+                internal = f"http://127.0.0.1:{self._server.server_port}"
+                self.url = f"http://{host}:{public.getsockname()[1]}"
+                self.workers = PushWorkers(
+                    public, warehouse.journal.directory, internal, push_processes
+                )
+                warehouse.loader.load_also(self.workers)
+                self._server.app.target = create_server_app(warehouse, self.workers)
+            else:
+                self._server = make_server(host, port, create_server_app(warehouse), threaded=True)
+                self.url = f"http://{host}:{self._server.server_port}"
+        except Exception:
+            if self.workers is not None:
+                self.workers.stop()
             warehouse.close()
             raise
-        self.url = f"http://{host}:{self._server.server_port}"
         warehouse.record_owner_url(self.url)
         self.trigger = None
         if watch:
@@ -205,6 +251,8 @@ class RunningServer:
         try:
             self._server.serve_forever()
         finally:
+            if self.workers is not None:
+                self.workers.stop()  # their last rows load in the warehouse's close below
             self._server.server_close()
             if self.trigger is not None:
                 self.trigger.stop()
@@ -214,25 +262,49 @@ class RunningServer:
         threading.Thread(target=self._server.shutdown, daemon=True).start()
 
 
+class _Deferred:
+    """A WSGI app named after the server exists (the push processes need its address)."""
+
+    target: Any = None
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        return self.target(environ, start_response)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listen.bind((host, port))
+        listen.listen(128)
+    except OSError:
+        listen.close()
+        raise
+    listen.set_inheritable(True)
+    return listen
+
+
 def serve(
     warehouse: LocalWarehouse,
     host: str,
     port: int,
     watch: bool = False,
     on_listening: Any = None,
+    push_processes: int = 0,
 ) -> None:
     """Serve until SIGINT/SIGTERM. Returns after the warehouse is closed.
 
     With `watch`, every landed completed run or job triggers a debounced micro-batch
     build and publish in this process (see apoa/watch.py).
     """
-    server = RunningServer(warehouse, host, port, watch)
+    server = RunningServer(warehouse, host, port, watch, push_processes)
     if on_listening is not None:
         on_listening(server.url)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
         signal.signal(signal.SIGINT, lambda *_: server.stop())
-    print(f"apoa serve: listening on {server.url}, warehouse {warehouse.settings.db_path}",
-          flush=True)  # fmt: skip
+    answered = f"{push_processes} push processes" if push_processes else "this process"
+    print(f"apoa serve: listening on {server.url} (pushes: {answered}), "
+          f"warehouse {warehouse.settings.db_path}", flush=True)  # fmt: skip
     server.serve_forever()
     print("apoa serve: stopped", flush=True)

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -23,8 +22,8 @@ from typing import IO, Any
 import duckdb
 
 from apoa.dbt_build import BuildResult, parse_manifest, run_dbt
+from apoa.push_workers import wait_for_old_workers
 from apoa.settings import FINDINGS_TOPIC, Settings
-from ingest import unsafe
 from ingest.config import IngestConfig
 from ingest.envelope import DeadLetter, RawMessage
 from ingest.handler import Sink
@@ -32,7 +31,7 @@ from ingest.journal import LandingJournal
 from ingest.loader import JournaledStore
 from ingest.log import log
 from ingest.storage import DuckDBRawStore, StorageError
-from ingest.writer import GroupCommitWriter
+from ingest.writer import GroupCommitWriter, unsafe_sink
 from publisher.events import FindingEvent
 from publisher.publish import Publish, publish_new_findings, pubsub_publisher
 
@@ -94,6 +93,7 @@ class LocalWarehouse:
         self.journal = LandingJournal(settings.home / JOURNAL_DIR)
         self.loader = JournaledStore(self.journal, self.store, on_loaded=self._loaded)
         try:
+            wait_for_old_workers(self.journal.directory)
             self.loader.recover()
         except Exception:
             self.con.close()
@@ -103,10 +103,10 @@ class LocalWarehouse:
         self.writer = GroupCommitWriter(
             self.loader, max_batch=self.config.batch_rows, max_wait_ms=self.config.batch_wait_ms
         )
+        self._land = unsafe_sink(self.writer)
         self._publish: Publish | None = None
         self._manifest = None
         self._views_created: set[str] = set()  # selectors whose views this process created
-        self._buffer: _UnsafeBuffer | None = None
         self._publish_lock = threading.Lock()  # the trigger and a request may publish at once
         # Called with each committed batch of messages (the real-time build trigger).
         self.on_landed: Callable[[list[RawMessage]], None] | None = None
@@ -117,10 +117,7 @@ class LocalWarehouse:
         return self.land
 
     def land(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
-        if unsafe.enabled(unsafe.ACK_BEFORE_COMMIT):
-            self._unsafe_buffer().add(messages, dead_letters)
-            return
-        self.writer.land(messages, dead_letters)
+        self._land(messages, dead_letters)
 
     def _loaded(self, messages: list[RawMessage]) -> None:
         if self.on_landed is not None:
@@ -129,11 +126,6 @@ class LocalWarehouse:
     def flush(self) -> None:
         """Every acknowledged row into the raw tables: call before reading or building them."""
         self.loader.flush()
-
-    def _unsafe_buffer(self) -> _UnsafeBuffer:
-        if self._buffer is None:
-            self._buffer = _UnsafeBuffer(self.writer)
-        return self._buffer
 
     # -- build and publish --------------------------------------------------------
     def build(self, select: str | None = None, full_refresh: bool = False) -> BuildResult:
@@ -305,31 +297,6 @@ class LocalWarehouse:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-class _UnsafeBuffer:
-    """What ingest would be without group commit's promise: acknowledge now, commit every
-    second. Only behind ingest.unsafe.ACK_BEFORE_COMMIT, to prove the crash test catches it."""
-
-    def __init__(self, writer: GroupCommitWriter) -> None:
-        self._writer = writer
-        self._rows: list[tuple[list[RawMessage], list[DeadLetter]]] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._flush_forever, daemon=True).start()
-
-    def add(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
-        with self._lock:
-            self._rows.append((messages, dead_letters))
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(1.0)
-            with self._lock:
-                rows, self._rows = self._rows, []
-            if rows:
-                self._writer.land(
-                    [m for ms, _ in rows for m in ms], [d for _, ds in rows for d in ds]
-                )
 
 
 def _acquire_lock(settings: Settings) -> IO[str]:

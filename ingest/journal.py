@@ -46,9 +46,15 @@ class LandingJournal:
         # A seam for fault tests: called after half of a batch's lines are written.
         self.fault_hook: Callable[[], None] | None = None
 
-    def leftover_segments(self) -> list[Path]:
-        """Segments of an earlier process, oldest first: rows that may not be in DuckDB yet."""
-        return sorted(self.directory.glob(SEGMENT_GLOB), key=_segment_number)
+    def leftover_segments(self, include_subdirectories: bool = False) -> list[Path]:
+        """Segments of an earlier process, oldest first: rows that may not be in DuckDB yet.
+
+        With `include_subdirectories`, also those of its push processes (one directory each)."""
+        found = sorted(self.directory.glob(SEGMENT_GLOB), key=_segment_number)
+        if include_subdirectories:
+            for sub in sorted(path for path in self.directory.iterdir() if path.is_dir()):
+                found += sorted(sub.glob(SEGMENT_GLOB), key=_segment_number)
+        return found
 
     def append(self, messages: Sequence[RawMessage], dead_letters: Sequence[DeadLetter]) -> None:
         """Write and fsync the rows, or raise StorageError with none of them counted."""

@@ -7,6 +7,10 @@ loader thread moves journaled rows into the raw tables every `linger_seconds`
 a segment only after its rows are committed. A load that fails is retried with
 backoff and its segment kept: a DuckDB failure delays rows but cannot lose them.
 Readers that must see every acknowledged row call `flush()` first.
+
+Under `apoa serve` the pushes are answered by processes of their own, each with its own
+journal (apoa/push_worker.py). Then the loader also asks them, every round, for the
+segments they sealed (`SealedElsewhere`) and loads those the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from ingest import unsafe
 from ingest.envelope import DeadLetter, RawMessage
@@ -23,6 +28,18 @@ from ingest.log import log
 from ingest.storage import RawStore, StorageError
 
 LOAD_CHUNK_ROWS = 1000
+
+
+class SealedElsewhere(Protocol):
+    """Journals written by other processes (apoa/push_workers.py)."""
+
+    def collect(self) -> list[Path]:
+        """Segments that are complete now; the loader deletes each once it is loaded."""
+        ...
+
+    def acknowledged(self) -> int:
+        """Rows those processes have acknowledged so far."""
+        ...
 
 
 class JournaledStore:
@@ -51,12 +68,17 @@ class JournaledStore:
         self.loads = 0
         self.failed_loads = 0
         self._thread: threading.Thread | None = None
+        self._elsewhere: SealedElsewhere | None = None
+        self._elsewhere_loaded = 0  # rows loaded from other processes' segments
+        self._rounds_begun = 0
+        self._rounds_done = 0
+        self._last_round_at = 0.0
 
     # -- startup ------------------------------------------------------------------------
     def recover(self) -> int:
         """Load the segments an earlier process left (it crashed or its DuckDB failed)."""
         recovered = 0
-        for segment in self.journal.leftover_segments():
+        for segment in self.journal.leftover_segments(include_subdirectories=True):
             contents = read_segment(segment)
             if contents.unreadable_lines:
                 log(
@@ -71,6 +93,12 @@ class JournaledStore:
         if recovered:
             log("INFO", "journal recovered", rows=recovered)
         return recovered
+
+    def load_also(self, elsewhere: SealedElsewhere | None) -> None:
+        """From the next round on, also load what `elsewhere` sealed (None: stop asking)."""
+        with self._lock:
+            self._elsewhere = elsewhere
+            self._changed.notify_all()
 
     def start(self) -> JournaledStore:
         self._thread = threading.Thread(target=self._run, name="apoa-loader", daemon=True)
@@ -93,11 +121,18 @@ class JournaledStore:
 
     @property
     def pending_rows(self) -> int:
-        return self._appended - self._loaded
+        return self.progress()["acknowledged"] - self.progress()["loaded"]
 
     def progress(self) -> dict[str, int]:
-        """Rows acknowledged (journaled) and loaded so far, without waiting for a load."""
-        return {"acknowledged": self._appended, "loaded": self._loaded}
+        """Rows acknowledged (journaled) and loaded so far, without waiting for a load.
+
+        Rows of other processes count once a round has asked them (every `linger_seconds`);
+        a process that died may have acknowledged more than it last said, hence the max."""
+        elsewhere = self._elsewhere.acknowledged() if self._elsewhere is not None else 0
+        return {
+            "acknowledged": self._appended + max(elsewhere, self._elsewhere_loaded),
+            "loaded": self._loaded + self._elsewhere_loaded,
+        }
 
     def flush(self, timeout: float = 120.0) -> None:
         """Block until every row acknowledged before this call is in the raw tables."""
@@ -106,11 +141,15 @@ class JournaledStore:
         deadline = time.monotonic() + timeout
         with self._lock:
             target = self._appended
-            while self._loaded < target:
+            # Rows other processes acknowledged before this call: a round that begins after it
+            # asks them to seal, so its end is the point where they are all loaded.
+            round_needed = self._rounds_begun + 1 if self._elsewhere is not None else 0
+            while self._loaded < target or self._rounds_done < round_needed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._thread is None:
                     raise StorageError(
-                        f"{target - self._loaded} journaled rows not loaded after {timeout:.0f} s"
+                        f"{max(target - self._loaded, 1)} or more journaled rows not loaded "
+                        f"after {timeout:.0f} s"
                     )
                 self._flush_wanted = True
                 self._changed.notify_all()
@@ -132,14 +171,37 @@ class JournaledStore:
         while True:
             with self._lock:
                 self._wait_for_work()
-                if self._stopping and not self._messages and not self._dead_letters:
+                stopping = self._stopping
+                if (
+                    stopping
+                    and not self._messages
+                    and not self._dead_letters
+                    and (self._elsewhere is None)
+                ):
                     return
                 messages, self._messages = self._messages, []
                 dead_letters, self._dead_letters = self._dead_letters, []
                 self._first_pending_at = None
                 segments = self.journal.seal()
                 target = self._appended
-            while True:
+                self._rounds_begun += 1
+                this_round = self._rounds_begun
+                elsewhere = self._elsewhere
+            self._last_round_at = time.monotonic()
+            from_elsewhere = 0
+            if elsewhere is not None:
+                try:
+                    sealed = elsewhere.collect()
+                except Exception as error:  # noqa: BLE001 - their rows stay on disk for later
+                    log("ERROR", "asking the push processes to seal failed", error=str(error))
+                    sealed = []
+                for segment in sealed:
+                    contents = read_segment(segment)
+                    messages += contents.messages
+                    dead_letters += contents.dead_letters
+                    from_elsewhere += len(contents.messages) + len(contents.dead_letters)
+                segments += sealed
+            while messages or dead_letters:
                 try:
                     self._load(messages, dead_letters)
                     break
@@ -153,29 +215,43 @@ class JournaledStore:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
             backoff = 0.1
-            self.loads += 1
+            if messages or dead_letters:
+                self.loads += 1
             _remove(segments)
             with self._lock:
                 self._loaded = target
+                self._elsewhere_loaded += from_elsewhere
+                self._rounds_done = this_round
                 self._changed.notify_all()
             if self._on_loaded is not None and messages:
                 try:
                     self._on_loaded(messages)
                 except Exception as error:  # noqa: BLE001 - a callback must not stop loading
                     log("ERROR", "on_loaded callback failed", error=str(error))
+            if stopping:
+                return
 
     def _wait_for_work(self) -> None:
-        """With the lock held: until rows have lingered long enough, or enough are waiting."""
+        """With the lock held: until rows have lingered long enough, or enough are waiting,
+        or (with other processes' journals) it is time to ask them again."""
         while not self._stopping:
             pending = len(self._messages) + len(self._dead_letters)
-            if pending and (
-                self._flush_wanted
-                or pending >= self._max_pending
-                or time.monotonic() - (self._first_pending_at or 0) >= self._linger
+            if self._flush_wanted or (
+                pending
+                and (
+                    pending >= self._max_pending
+                    or time.monotonic() - (self._first_pending_at or 0) >= self._linger
+                )
             ):
                 self._flush_wanted = False
                 return
-            self._changed.wait(timeout=self._linger if pending else 1.0)
+            if self._elsewhere is not None:
+                since = time.monotonic() - self._last_round_at
+                if since >= self._linger:
+                    return
+                self._changed.wait(timeout=self._linger - since)
+            else:
+                self._changed.wait(timeout=self._linger if pending else 1.0)
 
     def _load(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
         for start in range(0, max(len(messages), len(dead_letters)), LOAD_CHUNK_ROWS):

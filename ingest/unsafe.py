@@ -15,6 +15,8 @@ ACK_ON_STORAGE_ERROR = "APOA_UNSAFE_ACK_ON_STORAGE_ERROR"
 ACK_BEFORE_COMMIT = "APOA_UNSAFE_ACK_BEFORE_COMMIT"
 # Drop journaled rows whose load into the raw tables failed, instead of keeping and retrying.
 DROP_FAILED_LOAD = "APOA_UNSAFE_DROP_FAILED_LOAD"
+# Delete what a push process that died left in its journal, instead of loading it.
+DROP_DEAD_PUSH_SEGMENTS = "APOA_UNSAFE_DROP_DEAD_PUSH_SEGMENTS"
 
 # A new event_id on every publish: a publisher killed before recording what it sent repeats
 # the event under another id, and subscribers can no longer recognise the repeat.

@@ -9,11 +9,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ingest import unsafe
 from ingest.envelope import DeadLetter, RawMessage
 from ingest.storage import RawStore, StorageError
+
+Sink = Callable[[list[RawMessage], list[DeadLetter]], None]
 
 
 @dataclass
@@ -104,3 +107,36 @@ class GroupCommitWriter:
         for pending in batch:
             pending.error = error
             pending.done.set()
+
+
+def unsafe_sink(writer: GroupCommitWriter) -> Sink:
+    """`writer.land`, unless ingest.unsafe.ACK_BEFORE_COMMIT asks for the sink that
+    acknowledges before anything is stored (to prove the crash test catches it)."""
+    if not unsafe.enabled(unsafe.ACK_BEFORE_COMMIT):
+        return writer.land
+    return _UnsafeBuffer(writer).add
+
+
+class _UnsafeBuffer:
+    """What ingest would be without group commit's promise: acknowledge now, commit every
+    second."""
+
+    def __init__(self, writer: GroupCommitWriter) -> None:
+        self._writer = writer
+        self._rows: list[tuple[list[RawMessage], list[DeadLetter]]] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._flush_forever, daemon=True).start()
+
+    def add(self, messages: list[RawMessage], dead_letters: list[DeadLetter]) -> None:
+        with self._lock:
+            self._rows.append((messages, dead_letters))
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(1.0)
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if rows:
+                self._writer.land(
+                    [m for ms, _ in rows for m in ms], [d for _, ds in rows for d in ds]
+                )

@@ -11,11 +11,12 @@ from tests.emulator_fixtures import require_emulator
 
 def test_five_thousand_messages_through_the_emulator_land_exactly_once():
     require_emulator()
-    result = run(5000, timeout=600, quiet=True)
-    assert result["ingest"].delivered == 5000
-    assert result["loss"] == 0
-    assert result["duplicates"] == 0
-    assert result["build_ok"]
-    raw = {k: v for k, v in result["integrity"].items() if k.startswith("raw.raw_")}
+    result = run(5000, timeout=600, quiet=True, push_processes=(2,))
+    (ingest,) = result["ingests"]
+    assert ingest["phase"].delivered == 5000
+    assert ingest["loss"] == 0
+    assert ingest["duplicates"] == 0
+    assert ingest["build_ok"]
+    raw = {k: v for k, v in ingest["integrity"].items() if k.startswith("raw.raw_")}
     assert sum(v["rows"] for k, v in raw.items() if "dead" not in k) == 5000
-    assert result["integrity"]["main.stg_github__workflow_job_deliveries"]["rows"] > 0
+    assert ingest["integrity"]["main.stg_github__workflow_job_deliveries"]["rows"] > 0

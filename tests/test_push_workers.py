@@ -1,0 +1,163 @@
+"""`apoa serve`'s push processes: their journals reach DuckDB, a dead one loses nothing.
+
+The emulator tests elsewhere (end to end, faults, load) run `apoa serve` with its default
+push processes; these test what is particular to them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import time
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from apoa.demo import wait_for_server
+from apoa.emulator import free_port
+from apoa.push_worker import WORKERS_LOCK
+from apoa.push_workers import wait_for_old_workers
+from apoa.replay import publish_to_emulator
+from benchmarks.ingest_load import point_subscriptions, process_tree, sample_messages
+from ingest import unsafe
+from ingest.envelope import RawMessage
+from ingest.journal import LandingJournal
+from ingest.loader import JournaledStore
+from ingest.storage import DuckDBRawStore
+from tests.emulator_fixtures import PROJECT, start_emulator
+from tests.switched_off import run_switched_off
+from tests.test_faults import (
+    LANDING_TIMEOUT,
+    assert_exactly_once,
+    landed,
+    start_serve,
+    wait_for,
+    wait_for_landing,
+)
+
+
+def message(number: int) -> RawMessage:
+    return RawMessage(
+        topic="pipeline-logs",
+        message_id=f"m{number}",
+        publish_time=datetime(2026, 9, 1, tzinfo=UTC),
+        attributes={},
+        subscription=None,
+        payload='{"textPayload": "x"}',
+    )
+
+
+class SealedInTheTest:
+    """Stands in for the push processes: a journal this test appends to and seals."""
+
+    def __init__(self, journal: LandingJournal) -> None:
+        self.journal = journal
+        self.appended = 0
+        self.collects = 0
+
+    def append(self, numbers: range) -> None:
+        self.journal.append([message(n) for n in numbers], [])
+        self.appended += len(numbers)
+
+    def collect(self):
+        self.collects += 1
+        return self.journal.seal()
+
+    def acknowledged(self) -> int:
+        return self.appended
+
+
+def test_flush_loads_what_other_processes_acknowledged_before_it(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    store = DuckDBRawStore(con)
+    # A long linger: only the flush can make the loader ask in time.
+    loader = JournaledStore(LandingJournal(tmp_path / "journal"), store, linger_seconds=60)
+    elsewhere = SealedInTheTest(LandingJournal(tmp_path / "journal" / "push-0"))
+    loader.start()
+    loader.load_also(elsewhere)
+    try:
+        elsewhere.append(range(30))
+        assert loader.progress() == {"acknowledged": 30, "loaded": 0}
+        loader.flush(timeout=10)
+        assert store.counts()["raw_pipeline_logs"] == 30
+        assert loader.progress() == {"acknowledged": 30, "loaded": 30}
+        assert not list((tmp_path / "journal" / "push-0").glob("segment-*"))  # loaded, deleted
+        elsewhere.append(range(30, 35))
+        loader.flush(timeout=10)
+        assert store.counts()["raw_pipeline_logs"] == 35
+    finally:
+        loader.close()
+        con.close()
+
+
+def test_the_loader_asks_other_processes_on_its_own(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    store = DuckDBRawStore(con)
+    loader = JournaledStore(LandingJournal(tmp_path / "journal"), store, linger_seconds=0.05)
+    elsewhere = SealedInTheTest(LandingJournal(tmp_path / "journal" / "push-0"))
+    loader.start()
+    loader.load_also(elsewhere)
+    try:
+        elsewhere.append(range(7))
+        assert wait_for(lambda: loader.progress()["loaded"] == 7, 10)
+        assert store.counts()["raw_pipeline_logs"] == 7
+    finally:
+        loader.close()
+        con.close()
+
+
+def test_a_new_owner_waits_until_the_old_push_processes_are_gone(tmp_path):
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    with open(journal / WORKERS_LOCK, "a+") as held:  # as a live push process holds it
+        fcntl.flock(held, fcntl.LOCK_SH)
+        with pytest.raises(RuntimeError, match="push processes of an earlier owner"):
+            wait_for_old_workers(journal, timeout=0.3)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    wait_for_old_workers(journal, timeout=0.3)
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    emulator = start_emulator(tmp_path_factory.mktemp("emulator") / "emulator.log")
+    yield emulator
+    emulator.stop()
+
+
+def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_path):
+    """Its last segment holds acknowledged rows no seal named: the owner loads them and
+    starts another process in its place."""
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = start_serve(home, port, {"PUBSUB_EMULATOR_HOST": emulator.host})
+    try:
+        remote = wait_for_server(url, process)
+        workers = process_tree(process.pid)[1:]
+        assert len(workers) == 2, "apoa serve starts two push processes by default"
+        point_subscriptions(url, "push-kill", PROJECT)
+        count = 1500
+        publish_to_emulator(sample_messages(count), PROJECT, show_progress=False)
+        assert wait_for(lambda: landed(remote) >= 300, LANDING_TIMEOUT)
+        os.kill(workers[0], signal.SIGKILL)
+        wait_for_landing(remote, count)
+        time.sleep(1.0)  # anything redelivered late would show up as a duplicate
+        assert_exactly_once(remote, count)
+        replacements = process_tree(process.pid)[1:]
+        assert len(replacements) == 2 and workers[0] not in replacements
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def test_push_process_test_fails_when_dead_segments_are_dropped():
+    result = run_switched_off(
+        "tests/test_push_workers.py::test_push_process_killed_mid_load_loses_and_doubles_nothing",
+        {unsafe.DROP_DEAD_PUSH_SEGMENTS: "1", "APOA_FAULT_LANDING_TIMEOUT": "30",
+         "APOA_FAULT_STALL_SECONDS": "8"},
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "in assert_exactly_once" in result.stdout, result.stdout[-2000:]  # on the count
