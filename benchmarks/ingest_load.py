@@ -175,7 +175,8 @@ def process_tree(pid: int) -> list[int]:
     """A process and its children (the owner and its push processes)."""
     children = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(c) for c in (task / "children").read_text().split()]
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            children += [int(c) for c in (task / "children").read_text().split()]
     return [pid, *children]
 
 
