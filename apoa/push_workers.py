@@ -111,8 +111,12 @@ class PushWorkers:
         self._workers = [
             _Worker(i, listen.fileno(), journal_dir / f"push-{i}", owner_url) for i in range(count)
         ]
-        for worker in self._workers:
-            worker.start()
+        try:
+            for worker in self._workers:
+                worker.start()
+        except Exception:
+            self.stop()
+            raise
 
     @property
     def pids(self) -> list[int]:
@@ -164,6 +168,8 @@ class PushWorkers:
         self._listen.close()
 
     def _replace(self, worker: _Worker) -> list[Path]:
+        # Called from the loader's thread, which lives as long as the owner: the kernel's
+        # "kill me when my parent dies" watches the thread that started the process.
         left = worker.reap()
         if not self._stopping:
             log("ERROR", "a push process ended; starting another", slot=worker.index,

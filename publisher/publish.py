@@ -241,6 +241,9 @@ def unpublished_events(
     return plan_events(read_findings(con), read_ledger(con), config, now)
 
 
+_deferrals_logged: dict[str, str] = {}  # finding_id -> the reason last logged
+
+
 def publish_new_findings(
     con: duckdb.DuckDBPyConnection,
     publish: Publish,
@@ -251,7 +254,12 @@ def publish_new_findings(
     now = now or _utcnow()
     plan = unpublished_events(con, config, now)
     for finding_id, why in plan.deferred:
-        log("INFO", "finding deferred", finding_id=finding_id, reason=why)
+        # `apoa watch` publishes after every build: say each deferral once, not every time.
+        if _deferrals_logged.get(finding_id) != why:
+            log("INFO", "finding deferred", finding_id=finding_id, reason=why)
+            if len(_deferrals_logged) >= 10_000:
+                _deferrals_logged.clear()
+            _deferrals_logged[finding_id] = why
     recorded = []
     try:
         for event in plan.events:

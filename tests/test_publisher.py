@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
+from publisher import publish as publish_module
 from publisher.events import event_from_row, event_id_for
 from publisher.publish import PublishConfig, publish_new_findings
 from publisher.validation import schema_errors
@@ -177,6 +178,22 @@ def test_cooldown_holds_back_open_events_per_entity_and_kind_but_never_resolutio
     replace_findings(con, [{**first, "observed_value": 2000.0, "status": "resolved"}, second])
     resolved = publish_new_findings(con, sent, config, NOW + timedelta(minutes=123))
     assert [(e.finding_id[0], e.status) for e in resolved] == [("a", "resolved")]
+
+
+def test_a_deferral_is_logged_once_per_reason(capsys, monkeypatch):
+    monkeypatch.setattr(publish_module, "_deferrals_logged", {})
+    monkeypatch.setenv("APOA_LOG_LEVEL", "INFO")
+    config = PublishConfig(cooldown_seconds=3600)
+    first = finding_row(finding_id="d" * 32)
+    con = warehouse_with([first])
+    publish_new_findings(con, Recorder(), config, NOW)
+    second = finding_row(finding_id="e" * 32, detected_at=datetime(2026, 9, 30, 13, 0))
+    replace_findings(con, [first, second])
+    capsys.readouterr()
+    for minutes in (5, 10, 15):  # three publishes inside the cooldown
+        publish_new_findings(con, Recorder(), config, NOW + timedelta(minutes=minutes))
+    deferred = [line for line in capsys.readouterr().err.splitlines() if "finding deferred" in line]
+    assert len(deferred) == 1 and "e" * 32 in deferred[0]
 
 
 def test_severity_threshold_keeps_quiet_findings_unpublished():
