@@ -7,13 +7,17 @@ push processes; these test what is particular to them.
 from __future__ import annotations
 
 import fcntl
+import http.client
 import os
 import signal
+import string
 import time
 from datetime import UTC, datetime
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from apoa.demo import wait_for_server
 from apoa.emulator import free_port
@@ -161,3 +165,62 @@ def test_push_process_test_fails_when_dead_segments_are_dropped():
     )  # fmt: skip
     assert result.returncode == 1, result.stdout[-2000:]
     assert "in assert_exactly_once" in result.stdout, result.stdout[-2000:]  # on the count
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`apoa serve` with its default push processes, reached over HTTP as Pub/Sub does."""
+    home = tmp_path_factory.mktemp("served-fuzz")
+    port = free_port()
+    process = start_serve(home, port, {})
+    wait_for_server(f"http://127.0.0.1:{port}", process)
+    yield port, process
+    process.terminate()
+    process.wait(timeout=60)
+
+
+def request(port: int, method: str, target: str, body: bytes | None = None) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(method, target, body=body)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+PUBLIC_FUZZ = settings(max_examples=60, deadline=None,
+                       suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+paths = st.lists(
+    st.one_of(
+        st.text(alphabet=string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@", max_size=12),
+        st.sampled_from(["push", "admin", "cloudevents", "..", "%00", "%2F", "%ZZ", "status"]),
+    ),
+    max_size=4,
+).map(lambda parts: "/" + "/".join(parts))
+
+
+@PUBLIC_FUZZ
+@given(body=st.binary(max_size=2000))
+def test_arbitrary_bytes_to_a_push_process_are_answered(served, body):
+    port, _ = served
+    assert request(port, "POST", "/push/pipeline-logs", body) in (204, 400)
+
+
+@PUBLIC_FUZZ
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    target=st.tuples(paths, st.text(alphabet=string.ascii_letters + "=&%?", max_size=10)).map(
+        lambda pair: f"{pair[0]}?{pair[1]}" if pair[1] else pair[0]
+    ),
+    body=st.one_of(st.none(), st.binary(max_size=300)),
+)
+def test_any_request_on_the_public_address_gets_an_answer_not_an_error(
+    served, method, target, body
+):
+    """The push processes answer or forward it; the owner answers: never a 5xx."""
+    port, process = served
+    if method == "POST" and target.rstrip("/") in ("/admin/build", "/admin/publish"):
+        return  # real work, not bad input
+    status = request(port, method, target, body)
+    assert status < 500, (method, target, status)
+    assert len(process_tree(process.pid)) == 3  # the owner and both push processes live
