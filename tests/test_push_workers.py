@@ -6,6 +6,7 @@ push processes; these test what is particular to them.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import http.client
 import os
@@ -13,6 +14,7 @@ import signal
 import string
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -73,15 +75,28 @@ class SealedInTheTest:
         return self.appended
 
 
-def test_flush_loads_what_other_processes_acknowledged_before_it(tmp_path):
+@contextlib.contextmanager
+def loading_from_elsewhere(tmp_path: Path, linger_seconds: float):
+    """A running loader that also loads a journal this test writes, as a push process would."""
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     store = DuckDBRawStore(con)
-    # A long linger: only the flush can make the loader ask in time.
-    loader = JournaledStore(LandingJournal(tmp_path / "journal"), store, linger_seconds=60)
+    loader = JournaledStore(
+        LandingJournal(tmp_path / "journal"), store, linger_seconds=linger_seconds
+    )
     elsewhere = SealedInTheTest(LandingJournal(tmp_path / "journal" / "push-0"))
     loader.start()
     loader.load_also(elsewhere)
     try:
+        yield store, loader, elsewhere
+    finally:
+        loader.close()
+        con.close()
+
+
+def test_flush_loads_what_other_processes_acknowledged_before_it(tmp_path):
+    # A long linger: after the first round, only a flush makes the loader ask in time.
+    with loading_from_elsewhere(tmp_path, linger_seconds=60) as (store, loader, elsewhere):
+        loader.flush(timeout=10)  # the first round, so that no round runs on its own below
         elsewhere.append(range(30))
         assert loader.progress() == {"acknowledged": 30, "loaded": 0}
         loader.flush(timeout=10)
@@ -91,25 +106,13 @@ def test_flush_loads_what_other_processes_acknowledged_before_it(tmp_path):
         elsewhere.append(range(30, 35))
         loader.flush(timeout=10)
         assert store.counts()["raw_pipeline_logs"] == 35
-    finally:
-        loader.close()
-        con.close()
 
 
 def test_the_loader_asks_other_processes_on_its_own(tmp_path):
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    store = DuckDBRawStore(con)
-    loader = JournaledStore(LandingJournal(tmp_path / "journal"), store, linger_seconds=0.05)
-    elsewhere = SealedInTheTest(LandingJournal(tmp_path / "journal" / "push-0"))
-    loader.start()
-    loader.load_also(elsewhere)
-    try:
+    with loading_from_elsewhere(tmp_path, linger_seconds=0.05) as (store, loader, elsewhere):
         elsewhere.append(range(7))
         assert wait_for(lambda: loader.progress()["loaded"] == 7, 10)
         assert store.counts()["raw_pipeline_logs"] == 7
-    finally:
-        loader.close()
-        con.close()
 
 
 def test_a_new_owner_waits_until_the_old_push_processes_are_gone(tmp_path):
