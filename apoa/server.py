@@ -2,7 +2,7 @@
 
 - POST /push/<topic>          Pub/Sub push deliveries (functions-framework `ingest_push`)
 - POST /cloudevents           messagePublished CloudEvents (`ingest_cloudevent`)
-- GET  /admin/status          raw row counts, writer and journal statistics
+- GET  /admin/status          raw row counts, writer and journal statistics, push processes
 - GET  /admin/push-latency    p50 / p99 of push handling (?reset=1 starts a new window)
 - GET  /admin/ingest-progress rows acknowledged and loaded so far (forces no load: cheap to poll)
 - GET  /admin/integrity       duplicates in raw (by message id) and in staging (by key)
@@ -93,7 +93,9 @@ def create_server_app(warehouse: LocalWarehouse, workers: PushWorkers | None = N
     app: Flask = functions_framework.create_app("ingest_push", INGEST_SOURCE, "http")
     cloudevents = functions_framework.create_app("ingest_cloudevent", INGEST_SOURCE, "cloudevent")
     latency = PushLatency(DispatcherMiddleware(app, {"/cloudevents": cloudevents}))
-    _add_admin_routes(app, warehouse, latency if workers is None else WorkersLatency(workers))
+    _add_admin_routes(
+        app, warehouse, latency if workers is None else WorkersLatency(workers), workers
+    )
     return latency
 
 
@@ -107,12 +109,21 @@ def _json_default(value: Any) -> Any:
 
 
 def _add_admin_routes(
-    app: Flask, warehouse: LocalWarehouse, latency: PushLatency | WorkersLatency
+    app: Flask,
+    warehouse: LocalWarehouse,
+    latency: PushLatency | WorkersLatency,
+    workers: PushWorkers | None = None,
 ) -> None:
     app.json.default = _json_default  # type: ignore[attr-defined]
 
     def status():
-        return jsonify(warehouse.status())
+        answer = warehouse.status()
+        if workers is not None:
+            answer["push_processes"] = {
+                "pids": workers.pids,
+                "acknowledged": workers.acknowledged(),
+            }
+        return jsonify(answer)
 
     def ingest_progress():
         return jsonify(warehouse.loader.progress())

@@ -145,6 +145,7 @@ def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_pa
         remote = wait_for_server(url, process)
         workers = process_tree(process.pid)[1:]
         assert len(workers) == 2, "apoa serve starts two push processes by default"
+        assert sorted(remote.status()["push_processes"]["pids"]) == sorted(workers)
         point_subscriptions(url, "push-kill", PROJECT)
         count = 1500
         publish_to_emulator(sample_messages(count), PROJECT, show_progress=False)
@@ -155,6 +156,7 @@ def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_pa
         assert_exactly_once(remote, count)
         replacements = process_tree(process.pid)[1:]
         assert len(replacements) == 2 and workers[0] not in replacements
+        assert sorted(remote.status()["push_processes"]["pids"]) == sorted(replacements)
     finally:
         process.terminate()
         process.wait(timeout=60)
