@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,6 +27,9 @@ from ingest.journal import SEGMENT_GLOB
 from ingest.log import log
 
 READY_TIMEOUT = 120.0
+# A process that does not answer a seal within this long is taken for hung: it is killed and
+# replaced, and its segments loaded (a seal costs a lock held for one append and its fsync).
+CONTROL_TIMEOUT = float(os.environ.get("APOA_PUSH_CONTROL_TIMEOUT", 30))
 
 
 class PushWorkerGone(RuntimeError):
@@ -56,7 +60,7 @@ class _Worker:
         ours.settimeout(READY_TIMEOUT)
         self._control = (ours, ours.makefile("r", encoding="utf-8"), ours.makefile("w"))
         ready = self._receive()
-        ours.settimeout(None)
+        ours.settimeout(CONTROL_TIMEOUT)
         if not ready.get("ready"):
             raise PushWorkerGone(f"push process {self.index} did not start: {ready}")
 
@@ -80,13 +84,11 @@ class _Worker:
         return self.process is not None and self.process.poll() is None
 
     def reap(self) -> list[Path]:
-        """After the process is gone: every segment it left (none is being written now)."""
+        """End the process if it still runs (it stopped answering); return every segment it
+        left, none of them written any more."""
         if self.process is not None:
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # alive but deaf: its segments must not grow
-                self.process.kill()
-                self.process.wait()
+            self.process.kill()
+            self.process.wait()
         if self._control is not None:
             for part in reversed(self._control):
                 with contextlib.suppress(OSError):  # a write the process never read

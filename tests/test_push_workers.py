@@ -133,14 +133,17 @@ def emulator(tmp_path_factory):
     emulator.stop()
 
 
-def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "hung"])
+def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_path, how):
     """Its last segment holds acknowledged rows no seal named: the owner loads them and
-    starts another process in its place."""
+    starts another process in its place. A hung one (stopped) is killed once it leaves a
+    seal unanswered for APOA_PUSH_CONTROL_TIMEOUT; the pushes it held are redelivered."""
     home = tmp_path / "home"
     home.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = start_serve(home, port, {"PUBSUB_EMULATOR_HOST": emulator.host})
+    env = {"PUBSUB_EMULATOR_HOST": emulator.host, "APOA_PUSH_CONTROL_TIMEOUT": "2"}
+    process = start_serve(home, port, env)
     try:
         remote = wait_for_server(url, process)
         workers = process_tree(process.pid)[1:]
@@ -150,7 +153,7 @@ def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_pa
         count = 1500
         publish_to_emulator(sample_messages(count), PROJECT, show_progress=False)
         assert wait_for(lambda: landed(remote) >= 300, LANDING_TIMEOUT)
-        os.kill(workers[0], signal.SIGKILL)
+        os.kill(workers[0], how)
         wait_for_landing(remote, count)
         time.sleep(1.0)  # anything redelivered late would show up as a duplicate
         assert_exactly_once(remote, count)
@@ -164,7 +167,8 @@ def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_pa
 
 def test_push_process_test_fails_when_dead_segments_are_dropped():
     result = run_switched_off(
-        "tests/test_push_workers.py::test_push_process_killed_mid_load_loses_and_doubles_nothing",
+        "tests/test_push_workers.py::test_push_process_killed_mid_load_loses_and_doubles_nothing"
+        "[killed]",
         {unsafe.DROP_DEAD_PUSH_SEGMENTS: "1", "APOA_FAULT_LANDING_TIMEOUT": "30",
          "APOA_FAULT_STALL_SECONDS": "8"},
     )  # fmt: skip
