@@ -29,11 +29,11 @@ EXIT_CODES = """exit codes:
 
 SHORT_EXIT_CODES = "exit codes: 0 success, 1 the work ran and failed, 2 it could not run"
 
-# Commands that read the local warehouse: without one (and without a running `apoa serve`)
-# they say so instead of creating an empty one.
 # Two: on the 2-core machine this was measured on, two processes answering pushes beside
 # the owner kept up with the Pub/Sub emulator; one did not (README, "Reliability and security").
 DEFAULT_PUSH_PROCESSES = 2
+# Commands that read the local warehouse: without one (and without a running `apoa serve`)
+# they say so instead of creating an empty one.
 READS_WAREHOUSE = {"findings", "explain", "report", "publish"}
 
 

@@ -102,8 +102,9 @@ class OwnerProxy:
         return [data]
 
 
-def create_worker_app(store: JournalOnlyStore, owner_url: str) -> Any:
-    """Pushes and CloudEvents land here; everything else is the owner's."""
+def create_worker_app(store: JournalOnlyStore, owner_url: str) -> tuple[Any, Any]:
+    """Pushes and CloudEvents land here; everything else is the owner's. Returns the app
+    (a `PushLatency`, which keeps the handling times) and its group-commit writer."""
     import functions_framework
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
@@ -124,9 +125,7 @@ def create_worker_app(store: JournalOnlyStore, owner_url: str) -> Any:
             return push(environ, start_response)
         return proxy(environ, start_response)
 
-    app = PushLatency(DispatcherMiddleware(route, {"/cloudevents": cloudevents}))
-    app.writer = writer  # type: ignore[attr-defined]
-    return app
+    return PushLatency(DispatcherMiddleware(route, {"/cloudevents": cloudevents})), writer
 
 
 def die_with_parent() -> None:
@@ -140,17 +139,19 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def serve_control(control: socket.socket, store: JournalOnlyStore, app: Any, server: Any) -> None:
+def serve_control(
+    control: socket.socket, store: JournalOnlyStore, app: Any, writer: Any, server: Any
+) -> None:
     """Answer the owner's requests until it asks to stop or goes away."""
-    reader = control.makefile("r", encoding="utf-8")
-    writer = control.makefile("w", encoding="utf-8")
+    requests = control.makefile("r", encoding="utf-8")
+    replies = control.makefile("w", encoding="utf-8")
 
     def answer(reply: dict[str, Any]) -> None:
-        writer.write(json.dumps(reply) + "\n")
-        writer.flush()
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
 
     answer({"ready": True, "pid": os.getpid()})
-    for line in reader:
+    for line in requests:
         request = json.loads(line)
         if request["op"] == "seal":
             segments, acknowledged = store.seal()
@@ -165,7 +166,7 @@ def serve_control(control: socket.socket, store: JournalOnlyStore, app: Any, ser
     # Stop accepting, let the requests in flight finish, and keep their rows on disk: the
     # owner loads whatever this process's directory holds once it has exited.
     server.shutdown()
-    app.writer.close()
+    writer.close()
     store.close()
     answer({"stopped": True})
 
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     fcntl.flock(lock, fcntl.LOCK_SH)
     control = socket.socket(fileno=args.control_fd)
     store = JournalOnlyStore(LandingJournal(args.journal))
-    app = create_worker_app(store, args.owner)
+    app, writer = create_worker_app(store, args.owner)
 
     from werkzeug.serving import make_server
 
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=server.serve_forever, name="apoa-push-http", daemon=True).start()
     # OSError: the owner went away, and the kernel ends this process too
     with contextlib.suppress(OSError, ValueError):
-        serve_control(control, store, app, server)
+        serve_control(control, store, app, writer, server)
     return 0
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from apoa.push_worker import WORKERS_LOCK
 from ingest import unsafe
-from ingest.journal import SEGMENT_GLOB
+from ingest.journal import segments_in
 from ingest.log import log
 
 READY_TIMEOUT = 120.0
@@ -96,7 +96,7 @@ class _Worker:
             self._control = None
         self.acknowledged_before += self.acknowledged
         self.acknowledged = 0
-        left = sorted(self.directory.glob(SEGMENT_GLOB), key=lambda p: int(p.stem.split("-")[1]))
+        left = segments_in(self.directory)
         if unsafe.enabled(unsafe.DROP_DEAD_PUSH_SEGMENTS):
             for segment in left:
                 segment.unlink()

@@ -227,14 +227,19 @@ class RunningServer:
         try:
             if push_processes:
                 public = _listening_socket(host, port)
-                self._server = make_server("127.0.0.1", 0, _Deferred(), threaded=True)
-                internal = f"http://127.0.0.1:{self._server.server_port}"
+                # bound first: the push processes need its address, the app needs them
+                internal = _listening_socket("127.0.0.1", 0)
                 self.url = f"http://{host}:{public.getsockname()[1]}"
                 self.workers = PushWorkers(
-                    public, warehouse.journal.directory, internal, push_processes
+                    public,
+                    warehouse.journal.directory,
+                    f"http://127.0.0.1:{internal.getsockname()[1]}",
+                    push_processes,
                 )
                 warehouse.loader.load_also(self.workers)
-                self._server.app.target = create_server_app(warehouse, self.workers)
+                app = create_server_app(warehouse, self.workers)
+                self._server = make_server("127.0.0.1", 0, app, threaded=True, fd=internal.fileno())
+                internal.close()  # the server holds a duplicate
             else:
                 self._server = make_server(host, port, create_server_app(warehouse), threaded=True)
                 self.url = f"http://{host}:{self._server.server_port}"
@@ -271,15 +276,6 @@ class RunningServer:
 
     def stop(self) -> None:
         threading.Thread(target=self._server.shutdown, daemon=True).start()
-
-
-class _Deferred:
-    """A WSGI app named after the server exists (the push processes need its address)."""
-
-    target: Any = None
-
-    def __call__(self, environ: dict, start_response: Any) -> Any:
-        return self.target(environ, start_response)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

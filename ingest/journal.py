@@ -50,10 +50,10 @@ class LandingJournal:
         """Segments of an earlier process, oldest first: rows that may not be in DuckDB yet.
 
         With `include_subdirectories`, also those of its push processes (one directory each)."""
-        found = sorted(self.directory.glob(SEGMENT_GLOB), key=_segment_number)
+        found = segments_in(self.directory)
         if include_subdirectories:
             for sub in sorted(path for path in self.directory.iterdir() if path.is_dir()):
-                found += sorted(sub.glob(SEGMENT_GLOB), key=_segment_number)
+                found += segments_in(sub)
         return found
 
     def append(self, messages: Sequence[RawMessage], dead_letters: Sequence[DeadLetter]) -> None:
@@ -138,6 +138,11 @@ def read_segment(path: Path) -> SegmentContents:
             except (ValueError, KeyError, TypeError):
                 unreadable += 1
     return SegmentContents(messages, dead_letters, unreadable)
+
+
+def segments_in(directory: Path) -> list[Path]:
+    """The segment files of one journal directory, oldest first."""
+    return sorted(directory.glob(SEGMENT_GLOB), key=_segment_number)
 
 
 def _segment_number(path: Path) -> int:

@@ -121,7 +121,8 @@ class JournaledStore:
 
     @property
     def pending_rows(self) -> int:
-        return self.progress()["acknowledged"] - self.progress()["loaded"]
+        progress = self.progress()
+        return progress["acknowledged"] - progress["loaded"]
 
     def progress(self) -> dict[str, int]:
         """Rows acknowledged (journaled) and loaded so far, without waiting for a load.
@@ -171,14 +172,7 @@ class JournaledStore:
         while True:
             with self._lock:
                 self._wait_for_work()
-                stopping = self._stopping
-                if (
-                    stopping
-                    and not self._messages
-                    and not self._dead_letters
-                    and (self._elsewhere is None)
-                ):
-                    return
+                stopping = self._stopping  # then this round is the last
                 messages, self._messages = self._messages, []
                 dead_letters, self._dead_letters = self._dead_letters, []
                 self._first_pending_at = None
@@ -188,19 +182,14 @@ class JournaledStore:
                 this_round = self._rounds_begun
                 elsewhere = self._elsewhere
             self._last_round_at = time.monotonic()
+            sealed = _collect(elsewhere) if elsewhere is not None else []
             from_elsewhere = 0
-            if elsewhere is not None:
-                try:
-                    sealed = elsewhere.collect()
-                except Exception as error:  # noqa: BLE001 - their rows stay on disk for later
-                    log("ERROR", "asking the push processes to seal failed", error=str(error))
-                    sealed = []
-                for segment in sealed:
-                    contents = read_segment(segment)
-                    messages += contents.messages
-                    dead_letters += contents.dead_letters
-                    from_elsewhere += len(contents.messages) + len(contents.dead_letters)
-                segments += sealed
+            for segment in sealed:
+                contents = read_segment(segment)
+                messages += contents.messages
+                dead_letters += contents.dead_letters
+                from_elsewhere += len(contents.messages) + len(contents.dead_letters)
+            segments += sealed
             while messages or dead_letters:
                 try:
                     self._load(messages, dead_letters)
@@ -259,6 +248,14 @@ class JournaledStore:
                 messages[start : start + LOAD_CHUNK_ROWS],
                 dead_letters[start : start + LOAD_CHUNK_ROWS],
             )
+
+
+def _collect(elsewhere: SealedElsewhere) -> list[Path]:
+    try:
+        return elsewhere.collect()
+    except Exception as error:  # noqa: BLE001 - their rows stay on disk for a later round
+        log("ERROR", "asking the push processes to seal failed", error=str(error))
+        return []
 
 
 def _remove(segments: list[Path]) -> None:

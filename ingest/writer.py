@@ -9,14 +9,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ingest import unsafe
 from ingest.envelope import DeadLetter, RawMessage
+from ingest.handler import Sink
 from ingest.storage import RawStore, StorageError
-
-Sink = Callable[[list[RawMessage], list[DeadLetter]], None]
 
 
 @dataclass
