@@ -133,6 +133,13 @@ def emulator(tmp_path_factory):
     emulator.stop()
 
 
+def journal_rows(pid: int) -> int:
+    """Lines in the journal of the push process `pid` (its --journal argument)."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    directory = Path(argv[argv.index("--journal") + 1])
+    return sum(segment.read_bytes().count(b"\n") for segment in directory.glob("segment-*"))
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "hung"])
 def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_path, how):
     """Its last segment holds acknowledged rows no seal named: the owner loads them and
@@ -153,7 +160,16 @@ def test_push_process_killed_mid_load_loses_and_doubles_nothing(emulator, tmp_pa
         count = 1500
         publish_to_emulator(sample_messages(count), PROJECT, show_progress=False)
         assert wait_for(lambda: landed(remote) >= 300, LANDING_TIMEOUT)
-        os.kill(workers[0], how)
+        # The owner paused, so that no seal runs: the victim is killed while its segment
+        # holds rows it acknowledged that no seal named (what this test is about).
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            time.sleep(0.5)  # a seal asked for just before is answered by now
+            before = journal_rows(workers[0])
+            assert wait_for(lambda: journal_rows(workers[0]) > before, 60)  # unsealed ones
+            os.kill(workers[0], how)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
         wait_for_landing(remote, count)
         time.sleep(1.0)  # anything redelivered late would show up as a duplicate
         assert_exactly_once(remote, count)
