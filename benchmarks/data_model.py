@@ -83,12 +83,10 @@ def staged_paths(model: str, names: tuple[str, ...]) -> list[str]:
 
 
 def floor_paths() -> dict[str, list[str]]:
-    github = staged_paths("stg_github__workflow_job_deliveries", ("job_paths",))
-    for path in staged_paths("stg_github__workflow_run_deliveries", ("run_paths",)):
-        if path not in github:
-            github.append(path)
     return {
-        "raw_github_events": github,
+        "raw_github_events": staged_paths(
+            "stg_github__actions_deliveries", ("job_paths", "run_paths")
+        ),
         "raw_pipeline_logs": staged_paths("stg_gcp_logging__log_entries", ("entry_paths",)),
         "raw_pipeline_metrics": [
             *staged_paths("stg_gcp_monitoring__time_series_points", ("series_paths",)),

@@ -21,7 +21,9 @@ from apoa.warehouse import LocalWarehouse
 from ingest.envelope import RawMessage
 from tests.switched_off import run_switched_off
 
-STAGING = "stg_github__workflow_job_deliveries stg_github__workflow_jobs"
+STAGING = (
+    "stg_github__actions_deliveries stg_github__workflow_job_deliveries stg_github__workflow_jobs"
+)
 
 
 @pytest.fixture(scope="module")

@@ -31,32 +31,34 @@
 
 {#-
     Keeps the first copy of each GitHub delivery (a redelivery is the same delivery under another
-    message id) among the raw rows of github_event that the import CTE it ends selects. Put it
+    message id) among the raw rows of github_events (a list) that the import CTE it ends
+    selects; a row without the event attribute counts as the first of them. Put it
     at clause level right after that CTE's where clause, whose last condition is the
     incremental predicate: it continues the where clause (`and ...`, DuckDB) or adds a
     `qualify` (BigQuery). A message without the delivery attribute is its own delivery.
 -#}
-{% macro github_first_delivery_copy(github_event) %}
+{% macro github_first_delivery_copy(github_events) %}
     {%- if apoa_unsafe('KEEP_EVERY_DELIVERY_COPY') -%}
         {{- return('') -}}  {#- fault tests only (macros/unsafe/apoa_unsafe.sql) -#}
     {%- endif -%}
-    {{- return(adapter.dispatch('github_first_delivery_copy', 'apoa')(github_event)) -}}
+    {{- return(adapter.dispatch('github_first_delivery_copy', 'apoa')(github_events)) -}}
 {% endmacro %}
 
-{% macro default__github_first_delivery_copy(github_event) -%}
+{% macro default__github_first_delivery_copy(github_events) -%}
     {#- load_seq is unique per row: the copy is chosen from the attributes alone, before any
         payload is read (DuckDB runs the semi-join inside the scan). -#}
     and load_seq in (
         select min(copies.load_seq) as first_load_seq
         from {{ source('raw', 'raw_github_events') }} as copies
         where
-            coalesce({{ json_text('copies.attributes', '$.github_event') }}, '{{ github_event }}') = '{{ github_event }}'
+            coalesce({{ json_text('copies.attributes', '$.github_event') }}, '{{ github_events[0] }}')
+            in ('{{ github_events | join("', '") }}')
             {{ apoa_new_rows(keyword='and') }}
         group by coalesce({{ json_text('copies.attributes', '$.github_delivery') }}, copies.message_id)
     )
 {%- endmacro %}
 
-{% macro bigquery__github_first_delivery_copy(github_event) -%}
+{% macro bigquery__github_first_delivery_copy(github_events) -%}
     {#- load_seq is null on BigQuery, and insertId de-duplication is best effort, so one message
         may be there twice: number the copies by arrival and keep each delivery's first row. -#}
     qualify row_number() over (
