@@ -241,6 +241,7 @@ class LocalWarehouse:
         checks = {f"raw.{table}": "message_id" for table in self.store.counts()}
         checks.update(
             {
+                "main.stg_github__actions_deliveries": "delivery_id",
                 "main.stg_github__workflow_job_deliveries": "delivery_id",
                 "main.stg_github__workflow_jobs": "job_id",
                 "main.fct_job_runs": "job_run_id",

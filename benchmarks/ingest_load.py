@@ -263,6 +263,7 @@ def _ingest_phase(
         # Staging only: what "no duplicates downstream" is about (the steps view too, since
         # a relationships test joins it to the jobs).
         staging = [
+            "stg_github__actions_deliveries",
             "stg_github__workflow_job_deliveries",
             "stg_github__workflow_jobs",
             "stg_github__workflow_job_steps",

@@ -57,6 +57,7 @@ MARTS = (
 )
 MODELS = (
     *MARTS,
+    "stg_github__actions_deliveries",
     "stg_github__workflow_job_deliveries",
     "stg_github__workflow_jobs",
     "stg_github__workflow_job_steps",
