@@ -87,6 +87,14 @@
         {%- do fields.update({name: json_path_text('payload_fields', payload_paths, prefix ~ name)}) -%}
     {%- endfor -%}
 {%- endfor -%}
+{#- fields both events carry at different paths: `either.status` is the row's event's; those
+    at the same path ($.action, $.repository...) are read as `job.<name>` for either event -#}
+{%- set either = {} -%}
+{%- for name in ['run_id', 'run_attempt', 'status', 'conclusion', 'head_branch', 'head_sha',
+                 'created_at', 'html_url'] -%}
+    {%- do either.update({name: "case when github_event = 'workflow_job' then " ~ job[name]
+                                ~ " else " ~ run[name] ~ " end"}) -%}
+{%- endfor -%}
 
 with
 
@@ -137,6 +145,15 @@ parsed as (
 
 ),
 
+with_job_id as (
+
+    select
+        *,
+        {{ dbt.safe_cast(job.job_id, dbt.type_bigint()) }} as job_id
+    from parsed
+
+),
+
 classified as (
 
     select
@@ -144,12 +161,9 @@ classified as (
         -- a message without the event attribute is whichever event its payload holds
         coalesce(
             github_event_attribute,
-            case
-                when {{ dbt.safe_cast(job.job_id, dbt.type_bigint()) }} is not null then 'workflow_job'
-                else 'workflow_run'
-            end
+            case when job_id is not null then 'workflow_job' else 'workflow_run' end
         ) as github_event
-    from parsed
+    from with_job_id
 
 ),
 
@@ -163,15 +177,9 @@ renamed as (
         ingested_at,
         coalesce(apoa_source = 'backfill', false) as is_backfill,
         {{ job.action }} as action,
-        {{ dbt.safe_cast(job.job_id, dbt.type_bigint()) }} as job_id,
-        case
-            when github_event = 'workflow_job' then {{ dbt.safe_cast(job.run_id, dbt.type_bigint()) }}
-            else {{ dbt.safe_cast(run.run_id, dbt.type_bigint()) }}
-        end as run_id,
-        case
-            when github_event = 'workflow_job' then {{ dbt.safe_cast(job.run_attempt, dbt.type_bigint()) }}
-            else {{ dbt.safe_cast(run.run_attempt, dbt.type_bigint()) }}
-        end as run_attempt,
+        job_id,
+        {{ dbt.safe_cast(either.run_id, dbt.type_bigint()) }} as run_id,
+        {{ dbt.safe_cast(either.run_attempt, dbt.type_bigint()) }} as run_attempt,
         {{ dbt.safe_cast(run.run_number, dbt.type_bigint()) }} as run_number,
         {{ dbt.safe_cast(run.workflow_id, dbt.type_bigint()) }} as workflow_id,
         case
@@ -183,32 +191,17 @@ renamed as (
         {{ job.job_name }} as job_name,
         {{ run.display_title }} as display_title,
         {{ run.event }} as event,
-        case
-            when github_event = 'workflow_job' then {{ job.status }}
-            else {{ run.status }}
-        end as status,
-        case
-            when github_event = 'workflow_job' then {{ job.conclusion }}
-            else {{ run.conclusion }}
-        end as conclusion,
-        case
-            when github_event = 'workflow_job' then {{ job.head_branch }}
-            else {{ run.head_branch }}
-        end as head_branch,
-        case
-            when github_event = 'workflow_job' then {{ job.head_sha }}
-            else {{ run.head_sha }}
-        end as head_sha,
+        {{ either.status }} as status,
+        {{ either.conclusion }} as conclusion,
+        {{ either.head_branch }} as head_branch,
+        {{ either.head_sha }} as head_sha,
         {{ run.head_repository }} as head_repository,
         {{ run.actor_login }} as actor_login,
         {{ run.triggering_actor_login }} as triggering_actor_login,
         {{ job.repository }} as repository,
         {{ dbt.safe_cast(run.repository_id, dbt.type_bigint()) }} as repository_id,
         {{ job.default_branch }} as default_branch,
-        {{ iso_timestamp(
-            "case when github_event = 'workflow_job' then " ~ job.created_at
-            ~ " else " ~ run.created_at ~ " end"
-        ) }} as created_at,
+        {{ iso_timestamp(either.created_at) }} as created_at,
         {{ iso_timestamp(job.started_at) }} as started_at,
         {{ iso_timestamp(job.completed_at) }} as completed_at,
         {{ iso_timestamp(run.run_started_at) }} as run_started_at,
@@ -219,10 +212,7 @@ renamed as (
         {{ job.runner_group_name }} as runner_group_name,
         {{ json_path_array('payload_fields', payload_paths, 'job_runner_labels') }} as runner_labels,
         {{ json_path_array('payload_fields', payload_paths, 'job_steps') }} as steps,
-        case
-            when github_event = 'workflow_job' then {{ job.html_url }}
-            else {{ run.html_url }}
-        end as html_url,
+        {{ either.html_url }} as html_url,
         {{ dbt.safe_cast(run.check_suite_id, dbt.type_bigint()) }} as check_suite_id,
         {{ json_path_array('payload_fields', payload_paths, 'run_pull_requests') }} as pull_requests,
         {{ dbt.safe_cast(run.first_pull_request_number, dbt.type_bigint()) }} as first_pull_request_number,
