@@ -105,6 +105,7 @@ episodes as (
         max(case when item_number_from_last = 1 then job_run_id end) as last_job_run_id,
         min(scored_at) as started_at,
         max(scored_at) as last_scored_at,
+        max(case when is_evidence then scored_at end) as last_evidence_at,
         max(episode_detected_at) as detected_at,
         max(episode_status) as status,
         max(episode_resolution) as resolution,
@@ -170,6 +171,32 @@ episode_failures as (
             and failure_series.series_position
             between episodes.first_series_position and episodes.last_series_position
     where episodes.kind = 'failure_rate'
+    group by episodes.episode_id
+
+),
+
+-- the default branch's runs while a non-default-branch episode showed its change (from its
+-- first item to its last evidence), and whether that job had run on it before: a change on
+-- pull requests that the default branch outlived within a few runs (a bad commit reverted
+-- after two) is not a sustained change of the job
+default_branch_runs as (
+
+    select
+        episodes.episode_id,
+        count(distinct case
+            when default_runs.completed_at >= episodes.started_at
+                and default_runs.completed_at <= episodes.last_evidence_at
+                then default_runs.run_id
+        end) as runs_during,
+        count(distinct case
+            when default_runs.completed_at < episodes.started_at then default_runs.run_id
+        end) as runs_before
+    from episodes
+    inner join {{ ref('fct_job_runs') }} as default_runs
+        on
+            episodes.job_key = default_runs.job_key
+            and default_runs.is_default_branch
+    where not episodes.is_default_branch
     group by episodes.episode_id
 
 ),
@@ -242,6 +269,8 @@ kept as (
         on episodes.episode_id = episode_failures.episode_id
     left join branch_evidence
         on episodes.episode_id = branch_evidence.episode_id
+    left join default_branch_runs
+        on episodes.episode_id = default_branch_runs.episode_id
     where
         episodes.kind in ('queue_spike', 'flaky_job', 'resource_misuse', 'metric_anomaly')
         or episodes.kind like 'security%'
@@ -250,6 +279,11 @@ kept as (
             episodes.branches >= {{ var('apoa_other_branches_min_branches') }}
             and episodes.evidence_items - branch_evidence.top_branch_items
             >= {{ var('apoa_other_branches_min_evidence') }}
+            and (
+                coalesce(default_branch_runs.runs_before, 0) = 0
+                or default_branch_runs.runs_during
+                >= {{ var('apoa_other_branches_min_default_runs') }}
+            )
         )
 
 )
