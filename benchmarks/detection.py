@@ -225,17 +225,18 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
         for scorer, matches in result.matches.items():
             for match in matches:
                 scenarios[match.episode.scenario][scorer].append(match)
+    lead = present[0]  # the delay column is the first scorer's (robust unless not run)
     for scenario, by_scorer in scenarios.items():
-        robust = by_scorer["robust"]
-        kind = robust[0].episode.kind
-        row = f"{scenario:<26} {kind:<22} {len(robust):>8}"
+        lead_matches = by_scorer[lead]
+        kind = lead_matches[0].episode.kind
+        row = f"{scenario:<26} {kind:<22} {len(lead_matches):>8}"
         for scorer in present:
             matches = by_scorer[scorer]
             found = sum(1 for m in matches if m.finding)
             numeric = kind in NUMERIC_KINDS or scorer == "robust"
             ratio = _ratio(found, len(matches)) if numeric else ""
             row += f" {found if numeric else '':>13} {ratio:>6}"
-        delays = [m.delay_runs for m in robust if m.delay_runs is not None]
+        delays = [m.delay_runs for m in lead_matches if m.delay_runs is not None]
         row += f" {f'{statistics.median(delays):.0f} runs' if delays else '-':>13}"
         lines.append(row)
     lines.append("")
@@ -245,7 +246,7 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
     for scorer in present:
         header += f" | {scorer:>6} findings  true  false  precision"
     lines.append(header)
-    kinds = sorted({m.episode.kind for r in results for m in r.matches["robust"]})
+    kinds = sorted({m.episode.kind for r in results for m in r.matches[lead]})
     for kind in kinds:
         row = f"{kind:<22}"
         for scorer in present:
