@@ -6,7 +6,6 @@ import contextlib
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -14,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
+from apoa.process_group import stop_process_group
 from apoa.settings import FINDINGS_TOPIC, TOPICS
 
 
@@ -45,35 +45,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _group_alive(group: int) -> bool:
-    """Whether any process of the group still runs. Zombies do not count: they hold no
-    port, and a container's first process may never reap them."""
-    proc = Path("/proc")
-    if not proc.is_dir():
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process exited while being read
-        if len(fields) > 2 and fields[2] == str(group) and fields[0] != "Z":
-            return True
-    return False
-
-
-def _wait_group_gone(group: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _group_alive(group):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 class EmulatorTimeout(EmulatorUnavailable):
@@ -147,21 +118,9 @@ class GcloudEmulator:
         raise EmulatorTimeout(f"the emulator did not answer on {self.host} within {timeout}s")
 
     def stop(self) -> None:
-        """Stop the whole process group: `gcloud` exits before the JVM it started, which
-        can still hold the port for a moment (seen in CI), so wait for every member."""
         if self._process is None:
             return
-        group = self._process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=10)
-        if not _wait_group_gone(group, timeout=10):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            _wait_group_gone(group, timeout=5)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=1)
+        stop_process_group(self._process)  # gcloud exits before the JVM that holds the port
         self._process = None
         if os.environ.get(self.env_var) == self.host:
             del os.environ[self.env_var]

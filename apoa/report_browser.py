@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from apoa.process_group import stop_process_group
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 CHROMIUM_FLAGS = [
@@ -136,7 +137,7 @@ def check_page(
                     screenshot_until,
                 )  # fmt: skip
         finally:
-            _stop(process)
+            stop_process_group(process)
             log.close()
 
 
@@ -164,18 +165,6 @@ def _page_websocket(port: int, timeout: float) -> str:
                 return pages[0]["webSocketDebuggerUrl"]
         time.sleep(0.1)
     raise BrowserUnavailable("chromium opened no page to drive")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
 
 
 class _Session:

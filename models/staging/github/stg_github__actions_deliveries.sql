@@ -218,7 +218,6 @@ renamed as (
         {{ dbt.safe_cast(run.first_pull_request_number, dbt.type_bigint()) }} as first_pull_request_number,
         {{ job.sender_login }} as sender_login
     from classified
-    where github_event in ('workflow_job', 'workflow_run')
 
 ),
 
