@@ -117,6 +117,20 @@ def finding_entity(finding: dict[str, Any]) -> str:
     return f"{finding['repository']} / {finding['workflow_name']} / {finding['job_name']}"
 
 
+FALSE_CAUSES = ("start off by >10", "hard negative", "another kind", "unlabeled")
+
+
+def false_cause(finding: dict[str, Any], history: LabeledHistory) -> str:
+    """Where a false finding fell: a misplaced start of a real episode is not a false alarm."""
+    entity = finding_entity(finding)
+    kinds = {e.kind for e in history.episodes if e.entity == entity}
+    if finding["kind"] in kinds:
+        return FALSE_CAUSES[0]
+    if any(n.entity == entity for n in history.negatives):
+        return FALSE_CAUSES[1]
+    return FALSE_CAUSES[2] if kinds else FALSE_CAUSES[3]
+
+
 def _series_times(history: LabeledHistory) -> dict[tuple, list[float]]:
     """(entity, branch class or None) -> created time of each run's first attempt, by position."""
     firsts: dict[tuple, dict[int, float]] = defaultdict(dict)
@@ -292,14 +306,27 @@ def report(results: list[SeedResult], histories: dict[int, LabeledHistory]) -> s
         tolerated = sum(r.tolerated[scorer] for r in results)
         lines.append(f"  tolerated short episodes on reverted regressions ({scorer}): {tolerated}")
     lines.append("")
-    lines.append("False findings by kind and entity type:")
+    lines.append("False findings by kind and where they fell: on an episode of their kind but")
+    lines.append("starting more than 10 runs from its labeled start, on a hard negative, on an")
+    lines.append("entity labeled with another kind, on an entity with no label:")
     for scorer in present:
-        by_kind: dict[str, int] = defaultdict(int)
+        causes: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FALSE_CAUSES, 0))
         for r in results:
             for f in r.false[scorer]:
-                by_kind[f["kind"]] += 1
-        text = ", ".join(f"{kind} {count}" for kind, count in sorted(by_kind.items())) or "none"
-        lines.append(f"  {scorer}: {text}")
+                if scorer == "zscore" and f["kind"] not in NUMERIC_KINDS:
+                    continue  # as in the precision table: its other kinds are not compared
+                causes[f["kind"]][false_cause(f, histories[r.seed])] += 1
+        lines.append(
+            f"  {scorer:<22}" + "".join(f" {cause:>16}" for cause in FALSE_CAUSES) + f" {'all':>5}"
+        )
+        for kind, counts in sorted(causes.items()):
+            lines.append(
+                f"  {kind:<22}"
+                + "".join(f" {counts[cause]:>16}" for cause in FALSE_CAUSES)
+                + f" {sum(counts.values()):>5}"
+            )
+        if not causes:
+            lines.append("  none")
     lines.append("")
     seconds = {s: sum(r.seconds.get(s, 0.0) for r in results) for s in present}
     lines.append(

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         unique_key='log_entry_id',
-        incremental_strategy=apoa_incremental_strategy(),
+        incremental_strategy=apoa_insert_only_strategy(),
         apoa_prune_by='logged_at',
         on_schema_change='fail',
         partition_by=apoa_partition_by('logged_at'),

@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         unique_key='incident_state_id',
-        incremental_strategy=apoa_incremental_strategy(),
+        incremental_strategy=apoa_insert_only_strategy(),
         on_schema_change='fail',
     )
 }}

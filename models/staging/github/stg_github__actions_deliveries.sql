@@ -2,7 +2,7 @@
     config(
         materialized='incremental',
         unique_key='delivery_id',
-        incremental_strategy=apoa_incremental_strategy(),
+        incremental_strategy=apoa_insert_only_strategy(),
         on_schema_change='fail',
         partition_by=apoa_partition_by('ingested_at'),
         incremental_predicates=apoa_merge_predicates('ingested_at'),
