@@ -719,6 +719,26 @@ def generate_labeled_history(
     return history
 
 
+def default_branch_failures_after_start(
+    seed: int, scenario: str, size: str = "full", runs: int = 240
+) -> list[list[bool]]:
+    """For each job of `scenario` in a seed's history: whether each default-branch run from
+    the one where the effect begins had a failed attempt. What the labels are made of, for
+    checking what a history can tell (benchmarks/label_limits.py)."""
+    sim = _Simulator(seed, size, runs, False)
+    sim.build()
+    sim.simulate()
+    return [
+        [
+            any(a.conclusion == "failure" for a in run.attempts)
+            for run in job.runs[job.start_index :]
+            if run.branch == "main"
+        ]
+        for job in sim.jobs
+        if job.scenario is not None and job.scenario.name == scenario
+    ]
+
+
 def land(db_path: Path, messages: Sequence[Message], prefix: str = "labeled") -> None:
     """Write messages into the raw tables of a DuckDB warehouse the way the ingest writer
     does (one table per topic, load_seq ascending), without a server: for tests and
