@@ -699,6 +699,13 @@ def _messages(sim: _Simulator) -> list[Message]:
 # --------------------------------------------------------------------------- public interface
 
 
+def _simulated(seed: int, size: str, runs: int, logs: bool) -> _Simulator:
+    sim = _Simulator(seed, size, runs, logs)
+    sim.build()
+    sim.simulate()
+    return sim
+
+
 def generate_labeled_history(
     seed: int, size: str = "full", runs: int = 240, logs: bool = False
 ) -> LabeledHistory:
@@ -710,9 +717,7 @@ def generate_labeled_history(
     """
     if size not in ("full", "small"):
         raise ValueError("size must be 'full' or 'small'")
-    sim = _Simulator(seed, size, runs, logs)
-    sim.build()
-    sim.simulate()
+    sim = _simulated(seed, size, runs, logs)
     sim.assign_ids()
     history = LabeledHistory(seed=seed, messages=_messages(sim), episodes=[], negatives=[])
     sim.labels(history)
@@ -725,9 +730,7 @@ def default_branch_failures_after_start(
     """For each job of `scenario` in a seed's history: whether each default-branch run from
     the one where the effect begins had a failed attempt. What the labels are made of, for
     checking what a history can tell (benchmarks/label_limits.py)."""
-    sim = _Simulator(seed, size, runs, False)
-    sim.build()
-    sim.simulate()
+    sim = _simulated(seed, size, runs, logs=False)
     return [
         [
             any(a.conclusion == "failure" for a in run.attempts)

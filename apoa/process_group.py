@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 
-def group_alive(group: int) -> bool:
+def _group_alive(group: int) -> bool:
     """Whether any process of the group still runs. Zombies do not count: they hold no
     port, and a container's first process may never reap them."""
     proc = Path("/proc")
@@ -37,7 +37,7 @@ def group_alive(group: int) -> bool:
 
 def _wait_group_gone(group: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while group_alive(group):
+    while _group_alive(group):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)

@@ -3,7 +3,6 @@
         materialized='incremental',
         unique_key='log_entry_id',
         incremental_strategy=apoa_insert_only_strategy(),
-        apoa_prune_by='logged_at',
         on_schema_change='fail',
         partition_by=apoa_partition_by('logged_at'),
         cluster_by=apoa_cluster_by(['link_run_id', 'runner_name']),

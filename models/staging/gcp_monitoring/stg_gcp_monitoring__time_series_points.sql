@@ -3,7 +3,6 @@
         materialized='incremental',
         unique_key='point_id',
         incremental_strategy=apoa_insert_only_strategy(),
-        apoa_prune_by='end_at',
         on_schema_change='fail',
         partition_by=apoa_partition_by('end_at'),
         cluster_by=apoa_cluster_by(['link_run_id', 'runner_name', 'metric_type']),
